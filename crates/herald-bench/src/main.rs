@@ -1,0 +1,127 @@
+//! `herald-bench`: starts the release `herald` binary on its embedded default store, drives
+//! named scenarios against it over loopback, prints a table (scenario, metric, value, SPEC §4
+//! target) and writes the figures as JSON.
+//!
+//! Every scenario is bounded in time and count; the runner stops Herald (SIGTERM, then kill)
+//! and exits by itself.
+
+mod herald;
+mod scenarios;
+mod stats;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use serde_json::json;
+
+use crate::stats::Row;
+
+/// Scenarios this runner knows, in the order they run by default.
+const SCENARIOS: &[&str] = &["ingest", "live", "push"];
+
+#[derive(Parser, Debug)]
+#[command(name = "herald-bench", about = "Benchmark runner for Herald")]
+struct Args {
+    /// Path to the (release) `herald` binary.
+    #[arg(long)]
+    herald: PathBuf,
+    /// Where to write the figures as JSON.
+    #[arg(long, default_value = "target/bench.json")]
+    out: PathBuf,
+    /// Tiny durations and counts: a smoke run of the harness, not a measurement.
+    #[arg(long)]
+    quick: bool,
+    /// Scenarios to run (default: all): ingest, live, push.
+    scenarios: Vec<String>,
+}
+
+/// Durations and counts for one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub quick: bool,
+    /// How long each measured phase lasts.
+    pub duration: Duration,
+    /// Concurrent HTTP clients for ingest.
+    pub ingest_clients: usize,
+    /// Live sessions (one per user) for the live scenario.
+    pub live_users: usize,
+    /// Target event rate for the live scenario (events/s).
+    pub live_rate: u64,
+    /// Away users (one APNs device each, one message each) for the push scenario.
+    pub push_users: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Plan {
+        if quick {
+            Plan {
+                quick,
+                duration: Duration::from_secs(1),
+                ingest_clients: 4,
+                live_users: 10,
+                live_rate: 200,
+                push_users: 50,
+            }
+        } else {
+            Plan {
+                quick,
+                duration: Duration::from_secs(10),
+                ingest_clients: 32,
+                live_users: 300,
+                live_rate: 5_000,
+                push_users: 20_000,
+            }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let chosen: Vec<String> = if args.scenarios.is_empty() {
+        SCENARIOS.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.scenarios.clone()
+    };
+    for name in &chosen {
+        if !SCENARIOS.contains(&name.as_str()) {
+            bail!(
+                "unknown scenario {name:?} (known: {})",
+                SCENARIOS.join(", ")
+            );
+        }
+    }
+    let plan = Plan::new(args.quick);
+    let mut rows: Vec<Row> = Vec::new();
+    for name in &chosen {
+        // A fresh Herald (and data directory) per scenario so one does not skew the next.
+        let server = herald::Herald::start(&args.herald)
+            .with_context(|| format!("starting {}", args.herald.display()))?;
+        eprintln!("herald-bench: {name} against {}", server.base);
+        let result = match name.as_str() {
+            "ingest" => scenarios::ingest(&server, plan).await,
+            "live" => scenarios::live(&server, plan).await,
+            "push" => scenarios::push(&server, plan).await,
+            _ => unreachable!("checked above"),
+        };
+        server.stop();
+        rows.extend(result.with_context(|| format!("scenario {name}"))?);
+    }
+    stats::print_table(&rows);
+    let report = json!({
+        "quick": plan.quick,
+        "duration_s": plan.duration.as_secs_f64(),
+        "results": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
+    });
+    if let Some(parent) = args.out.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&args.out, serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    eprintln!("herald-bench: wrote {}", args.out.display());
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! Herald's pure core. No sockets, no database, no runtime: everything here can be tested with
+//! plain values and a manual clock.
+//!
+//! Layout:
+//! - [`ids`]: validated id newtypes (`TenantId`, `UserId`, …).
+//! - [`validate`]: `Invalid` — a validation failure with the offending field path.
+//! - [`clock`]: the `Clock` port, a system clock and a manual clock for tests.
+//! - [`participant`]: roles and conversation membership.
+//! - [`event`]: the event envelope and every event type of SPEC §3.1, with validation.
+//! - [`delivery`]: the delivery queue port (leases, settlements, attempt history).
+//! - [`device`]: channels, platforms and device registrations (SPEC §2.3).
+//! - [`app`]: per-app configuration (rules, content mode, channel sections) and which of its
+//!   fields are secrets.
+//! - [`tenant`]: tenants, API keys and client-token settings.
+//! - [`unread`]: the rule deciding which events count towards a user's unread count.
+//! - [`push`]: the channel-agnostic push, deliveries and delivery outcomes.
+//! - [`notify`]: the notification engine's pure decisions (who, when, what; calls; the log).
+//! - [`store`]: the `Store` port every persistence backend implements.
+
+pub mod app;
+pub mod clock;
+pub mod delivery;
+pub mod device;
+pub mod event;
+pub mod ids;
+pub mod notify;
+pub mod participant;
+pub mod push;
+pub mod store;
+pub mod tenant;
+pub mod unread;
+pub mod validate;

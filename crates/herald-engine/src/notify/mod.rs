@@ -1,0 +1,32 @@
+//! The notification engine's decisions (SPEC §3), as pure functions over explicit state and an
+//! explicit `now`. The server's engine task loads the state, calls these, and commits what they
+//! return.
+
+pub mod calls;
+pub mod content;
+pub mod quiet;
+pub mod record;
+pub mod store;
+pub mod timing;
+pub mod who;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// Whether the user is looking, as the live sessions tell (see the server's presence view).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Looking {
+    Foreground,
+    /// Away since the given time; `None` when not seen since this node started.
+    Away {
+        #[serde(with = "time::serde::rfc3339::option", default)]
+        since: Option<OffsetDateTime>,
+    },
+}
+
+impl Looking {
+    pub fn is_foreground(self) -> bool {
+        self == Looking::Foreground
+    }
+}

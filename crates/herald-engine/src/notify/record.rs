@@ -1,0 +1,206 @@
+//! The decision log (SPEC §2.2, §3): one record per decision to tell a user something — sent
+//! or not — with every step in words a support engineer understands ("why wasn't I notified?").
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::ids::{AppId, ConversationId, TenantId, UserId};
+use crate::notify::Looking;
+use crate::push::{Push, PushKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for the grace delay, the coalesce window, or quiet hours.
+    Pending,
+    /// A proactive notification waiting for its `send_at`.
+    Scheduled,
+    /// Handed to the delivery core (see its deliveries for what happened next).
+    Sent,
+    /// Folded into another pending push (named in the reason).
+    Coalesced,
+    /// Not sent, by a rule (foreground, role, filter, …).
+    Suppressed,
+    /// Dropped before it was due (the user came back, read it, or it was cancelled).
+    Cancelled,
+    /// Past its TTL before it could go.
+    Expired,
+    /// Nothing could carry it (no device or endpoint).
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Scheduled => "scheduled",
+            Status::Sent => "sent",
+            Status::Coalesced => "coalesced",
+            Status::Suppressed => "suppressed",
+            Status::Cancelled => "cancelled",
+            Status::Expired => "expired",
+            Status::Failed => "failed",
+        }
+    }
+
+    /// Still able to change (and to be cancelled).
+    pub fn is_open(self) -> bool {
+        matches!(self, Status::Pending | Status::Scheduled)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub status: Status,
+    pub reason: String,
+}
+
+/// What a proactive notification asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proactive {
+    pub title: String,
+    pub body: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, String>,
+    /// Channels to use (empty: every channel of the user's devices).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
+    pub ttl_s: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationRecord {
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<AppId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<ConversationId>,
+    pub kind: PushKind,
+    /// The transcript position of the event that caused it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
+    pub status: Status,
+    pub reason: String,
+    /// Whether the user was looking when the decision was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub looking: Option<Looking>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// When a pending or scheduled notification is due.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub due_at: Option<OffsetDateTime>,
+    /// What was sent (or will be).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<Push>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proactive: Option<Proactive>,
+    pub log: Vec<LogEntry>,
+}
+
+impl NotificationRecord {
+    /// A new record with its first decision.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a record's identity has this many parts"
+    )]
+    pub fn new(
+        id: String,
+        tenant_id: TenantId,
+        user_id: UserId,
+        app_id: Option<AppId>,
+        conversation_id: Option<ConversationId>,
+        kind: PushKind,
+        position: Option<u64>,
+        looking: Option<Looking>,
+        status: Status,
+        reason: impl Into<String>,
+        now: OffsetDateTime,
+    ) -> Self {
+        let reason = reason.into();
+        NotificationRecord {
+            id,
+            tenant_id,
+            user_id,
+            app_id,
+            conversation_id,
+            kind,
+            position,
+            status,
+            reason: reason.clone(),
+            looking,
+            created_at: now,
+            updated_at: now,
+            due_at: None,
+            push: None,
+            proactive: None,
+            log: vec![LogEntry {
+                at: now,
+                status,
+                reason,
+            }],
+        }
+    }
+
+    /// Records a further decision about the same notification.
+    pub fn note(&mut self, status: Status, reason: impl Into<String>, now: OffsetDateTime) {
+        let reason = reason.into();
+        self.status = status;
+        self.reason = reason.clone();
+        self.updated_at = now;
+        if !status.is_open() {
+            self.due_at = None;
+        }
+        self.log.push(LogEntry {
+            at: now,
+            status,
+            reason,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn every_step_is_kept_in_order_with_its_reason() {
+        let t0 = datetime!(2026-11-23 10:00 UTC);
+        let mut r = NotificationRecord::new(
+            "n1".into(),
+            TenantId::parse("t").unwrap(),
+            UserId::parse("u").unwrap(),
+            None,
+            None,
+            PushKind::NewMessage,
+            Some(3),
+            Some(Looking::Away { since: None }),
+            Status::Pending,
+            "waiting for the grace delay",
+            t0,
+        );
+        r.due_at = Some(t0 + time::Duration::seconds(5));
+        r.note(
+            Status::Sent,
+            "sent to 2 devices",
+            t0 + time::Duration::seconds(5),
+        );
+        assert_eq!(r.status, Status::Sent);
+        assert_eq!(r.due_at, None);
+        let steps: Vec<Status> = r.log.iter().map(|e| e.status).collect();
+        assert_eq!(steps, [Status::Pending, Status::Sent]);
+    }
+}

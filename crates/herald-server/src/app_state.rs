@@ -1,0 +1,39 @@
+//! The state every handler shares.
+
+use std::sync::Arc;
+
+use herald_engine::clock::Clock;
+use herald_engine::delivery::DeliveryQueue;
+use herald_engine::notify::store::NotifyStore;
+use herald_engine::store::Store;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::delivery::DeliveryCore;
+use crate::delivery::registry::ChannelRegistry;
+use crate::live::hub::Hub;
+use crate::notify::EngineHandle;
+use crate::seal::Sealer;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    /// The same store, seen through the notification engine's port.
+    pub notify: Arc<dyn NotifyStore>,
+    /// The same store, seen through the delivery queue's port.
+    pub queue: Arc<dyn DeliveryQueue>,
+    pub sealer: Sealer,
+    pub hub: Arc<Hub>,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+    /// SHA-256 of the operator key; `None` disables the admin API.
+    pub operator_key_hash: Option<[u8; 32]>,
+    pub metrics: Option<PrometheusHandle>,
+    pub channels: ChannelRegistry,
+    pub engine: EngineHandle,
+    /// Tells delivery workers that new deliveries were committed.
+    pub delivery_wakeup: Arc<Notify>,
+    /// What the delivery workers share: breakers, endpoint health, bulkheads.
+    pub delivery: Arc<DeliveryCore>,
+}

@@ -1,0 +1,157 @@
+//! `herald push test`: sends one test push to one device through the same channel the
+//! delivery core uses, with the app's stored credentials, and prints what the provider
+//! answered. For checking an app's APNs (or other) credentials without waiting for an event.
+
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow};
+use clap::Subcommand;
+use herald_engine::clock::{Clock, SystemClock};
+use herald_engine::device::Channel as DeviceChannel;
+use herald_engine::ids::{AppId, DeviceId, TenantId};
+use herald_engine::push::{Delivery, DeliveryOutcome, Push, PushKind, Target};
+
+use crate::channels::apns::{ApnsChannel, ApnsOptions};
+use crate::config::Config;
+use crate::delivery::apps::{AppCache, AppLookup};
+use crate::server::open_backend;
+
+#[derive(Subcommand)]
+pub enum PushCommand {
+    /// Send one test push to a device and print the provider's answer.
+    Test {
+        /// The app whose credentials are used.
+        #[arg(long)]
+        app: String,
+        /// The device id (`herald device list --user …` shows them).
+        #[arg(long)]
+        device: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// What kind of push: new_message, read, incoming_call, revoked_call, missed_call,
+        /// proactive.
+        #[arg(long, default_value = "new_message")]
+        kind: String,
+    },
+}
+
+pub async fn push(command: PushCommand, config: &Config) -> anyhow::Result<()> {
+    match command {
+        PushCommand::Test {
+            app,
+            device,
+            tenant,
+            kind,
+        } => test(config, &tenant, &app, &device, &kind).await,
+    }
+}
+
+async fn test(
+    config: &Config,
+    tenant: &str,
+    app_id: &str,
+    device_id: &str,
+    kind: &str,
+) -> anyhow::Result<()> {
+    let tenant = TenantId::parse(tenant).map_err(|e| anyhow!("tenant id {e}"))?;
+    let app_id = AppId::parse(app_id).map_err(|e| anyhow!("app id {e}"))?;
+    let device_id = DeviceId::parse(device_id).map_err(|e| anyhow!("device id {e}"))?;
+    let kind: PushKind = serde_json::from_value(serde_json::Value::String(kind.to_string()))
+        .map_err(|_| anyhow!("--kind must be one of new_message, read, incoming_call, revoked_call, missed_call, proactive"))?;
+    let backend = open_backend(config)?;
+    let store = backend.store.as_ref();
+    let app = match AppCache::default()
+        .get(store, &backend.sealer, &tenant, &app_id)
+        .await
+    {
+        AppLookup::Found(app) => app,
+        AppLookup::Gone => return Err(anyhow!("no app `{app_id}` in tenant `{tenant}`")),
+        AppLookup::Unavailable(why) => return Err(anyhow!("the app cannot be read: {why}")),
+    };
+    let device = store
+        .get_device(&tenant, &device_id)
+        .await?
+        .ok_or_else(|| anyhow!("no device `{device_id}` in tenant `{tenant}`"))?;
+    if device.app_id != app_id {
+        return Err(anyhow!(
+            "device `{device_id}` belongs to app `{}`, not `{app_id}`",
+            device.app_id
+        ));
+    }
+    let badge = store
+        .unread(&tenant, &device.user_id)
+        .await
+        .context("reading the user's unread counts")?
+        .iter()
+        .map(|u| u.count)
+        .sum();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let now = clock.now();
+    let channels = crate::channels::builtin(config, clock.clone()).map_err(anyhow::Error::msg)?;
+    let channel_name = device.channel.as_str();
+    let channel = channels
+        .get(channel_name)
+        .ok_or_else(|| anyhow!("this server has no `{channel_name}` channel yet"))?;
+    let visible = !kind.is_silent();
+    let test_id = uuid::Uuid::now_v7().simple();
+    let is_call = matches!(kind, PushKind::IncomingCall | PushKind::RevokedCall);
+    let delivery = Delivery {
+        id: format!("dlv_test_{test_id}"),
+        notification_id: format!("ntf_test_{test_id}"),
+        tenant_id: tenant.clone(),
+        app_id: app_id.clone(),
+        channel: channel_name.to_string(),
+        target: Target::Device {
+            device: device.clone(),
+        },
+        push: Push {
+            kind,
+            tenant_id: tenant.clone(),
+            app_id: app_id.clone(),
+            user_id: device.user_id.clone(),
+            conversation_id: None,
+            position: None,
+            event_id: None,
+            event_at: None,
+            title: visible.then(|| "Herald test push".to_string()),
+            body: visible.then(|| "If you can read this, pushes reach this device.".to_string()),
+            lines: vec![],
+            sender: None,
+            message_count: 0,
+            unread: 0,
+            badge,
+            call_id: is_call.then(|| format!("test-{test_id}")),
+            missed_calls: 0,
+            collapse_key: "herald-test".to_string(),
+            high_priority: visible,
+            data: Default::default(),
+            created_at: now,
+            expires_at: now + time::Duration::minutes(5),
+        },
+        attempt: 1,
+    };
+    // APNs devices go through an APNs channel built the same way, to print APNs' own answer
+    // (status, reason, apns-id, timestamp) beside its classification.
+    let (outcome, answer) = match device.channel {
+        DeviceChannel::Apns | DeviceChannel::ApnsVoip => {
+            let apns = ApnsChannel::new(clock, ApnsOptions::default());
+            let sent = apns.send(&delivery, &device, &app).await;
+            (sent.outcome, sent.answer)
+        }
+        _ => (channel.deliver(&delivery, &app).await, None),
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "device_id": device.id,
+            "channel": channel_name,
+            "endpoint": channel.endpoint_key(&delivery, &app),
+            "answer": answer,
+            "result": outcome,
+        }))?
+    );
+    match outcome {
+        DeliveryOutcome::Delivered { .. } => Ok(()),
+        _ => Err(anyhow!("the test push was not delivered")),
+    }
+}

@@ -1,0 +1,429 @@
+//! Configuration: defaults → TOML file → `HERALD_…` environment variables (`__` separates
+//! sections: `HERALD_LIVE__HEARTBEAT_MS=20000`). Unknown keys are errors, so a typo names
+//! itself instead of being silently ignored. Validated once, at start.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP/WebSocket server listens on.
+    pub listen: SocketAddr,
+    /// Folder for the SQLite database, the master key and the default tenant's key.
+    pub data_dir: PathBuf,
+    pub limits: Limits,
+    pub live: Live,
+    pub auth: Auth,
+    pub log: Log,
+    pub delivery: Delivery,
+    pub outbound: Outbound,
+    /// Where the master key for secrets at rest comes from. Default: `<data_dir>/master.key`,
+    /// generated on first start.
+    pub master_key_file: Option<PathBuf>,
+    /// The master key itself (base64, 32 bytes); takes precedence over the file.
+    pub master_key: Option<String>,
+    /// Whether first start creates the `default` tenant and writes its key to the data folder.
+    pub bootstrap_default_tenant: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body accepted (bytes).
+    pub max_body_bytes: usize,
+    /// Most events in one `POST /v1/events` batch.
+    pub max_batch_events: usize,
+    /// Largest WebSocket frame accepted from a client (bytes).
+    pub max_frame_bytes: usize,
+    /// Most events returned by one page of `GET …/events`.
+    pub max_page_events: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Live {
+    /// How often the client must show it is alive (any frame); announced in `hello`.
+    pub heartbeat_ms: u64,
+    /// Silence after which a connection is dead (fail open: its user becomes push-eligible).
+    pub dead_after_ms: u64,
+    /// How long a dropped foreground connection still counts as present.
+    pub reconnect_grace_ms: u64,
+    /// Frames queued per session before a slow session is closed (it resumes, losing nothing).
+    pub session_queue: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    /// Operator key for the admin API (`/v1/admin/…`). Unset: the admin API is disabled.
+    pub operator_key: Option<String>,
+    /// File holding the operator key (takes effect when `operator_key` is unset).
+    pub operator_key_file: Option<PathBuf>,
+    /// Clock skew tolerated on client tokens (seconds).
+    pub token_leeway_s: u64,
+    /// Longest lifetime of a client token minted by Herald (seconds).
+    pub max_minted_ttl_s: u64,
+}
+
+/// Calls to URLs that users supply.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Outbound {
+    /// Address ranges that customer-supplied URLs (webhooks, connector callbacks, Web Push
+    /// endpoints) may reach although they are private or loopback, e.g. `["10.1.0.0/16"]`.
+    /// Everything else private is refused (SSRF guard).
+    pub allow_cidrs: Vec<String>,
+    /// Time limit of one webhook or connector call, unless the app sets its own.
+    pub timeout_ms: u64,
+}
+
+impl Default for Outbound {
+    fn default() -> Self {
+        Self {
+            allow_cidrs: vec![],
+            timeout_ms: 15_000,
+        }
+    }
+}
+
+impl Outbound {
+    pub fn allow_list(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.allow_cidrs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c.parse().map_err(|_| format!("invalid configuration: `outbound.allow_cidrs[{i}]` is not a CIDR such as 127.0.0.0/8")))
+            .collect()
+    }
+}
+
+/// The delivery workers (per-app retry, breaker and concurrency settings live in each app's
+/// `delivery` policy).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Delivery {
+    /// Most deliveries claimed from the queue at once.
+    pub batch: usize,
+    /// Most deliveries this node handles at once, across tenants.
+    pub max_in_flight: usize,
+    /// Most deliveries of one tenant in flight at once (the bulkhead: a tenant whose endpoint
+    /// is slow fills only its own share).
+    pub per_tenant_concurrency: usize,
+    /// How long a claimed delivery is reserved for this node; a node that dies leaves it to
+    /// be claimed again after this.
+    pub lease_ms: u64,
+    /// Longest one attempt may take before it counts as a retryable timeout.
+    pub attempt_timeout_ms: u64,
+    /// Longest the workers sleep without looking at the queue.
+    pub poll_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `herald_server=debug,info`.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./herald-data"),
+            limits: Limits::default(),
+            live: Live::default(),
+            auth: Auth::default(),
+            log: Log::default(),
+            delivery: Delivery::default(),
+            outbound: Outbound::default(),
+            master_key_file: None,
+            master_key: None,
+            bootstrap_default_tenant: true,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            max_batch_events: 1000,
+            max_frame_bytes: 64 * 1024,
+            max_page_events: 500,
+        }
+    }
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Self {
+            heartbeat_ms: 25_000,
+            dead_after_ms: 60_000,
+            reconnect_grace_ms: 10_000,
+            session_queue: 1024,
+        }
+    }
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Self {
+            operator_key: None,
+            operator_key_file: None,
+            token_leeway_s: 30,
+            max_minted_ttl_s: 86_400,
+        }
+    }
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Self {
+            batch: 256,
+            max_in_flight: 4096,
+            per_tenant_concurrency: 512,
+            lease_ms: 60_000,
+            attempt_timeout_ms: 30_000,
+            poll_ms: 1_000,
+        }
+    }
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then `HERALD_…` variables; then validates.
+    pub fn load(file: Option<&Path>) -> Result<Config, String> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(format!("config file {} does not exist", file.display()));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(config_env());
+        let config: Config = figment.extract().map_err(|e| describe(&e))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.outbound.allow_list()?;
+        if !(100..=120_000).contains(&self.outbound.timeout_ms) {
+            return Err(
+                "invalid configuration: `outbound.timeout_ms` must be between 100 and 120000"
+                    .into(),
+            );
+        }
+        let bad = |key: &str, why: &str| Err(format!("invalid configuration: `{key}` {why}"));
+        if self.limits.max_body_bytes < 1024 {
+            return bad("limits.max_body_bytes", "must be at least 1024");
+        }
+        if self.limits.max_batch_events == 0 {
+            return bad("limits.max_batch_events", "must be at least 1");
+        }
+        if self.limits.max_frame_bytes < 1024 {
+            return bad("limits.max_frame_bytes", "must be at least 1024");
+        }
+        if self.limits.max_page_events == 0 {
+            return bad("limits.max_page_events", "must be at least 1");
+        }
+        if self.live.heartbeat_ms < 100 {
+            return bad("live.heartbeat_ms", "must be at least 100");
+        }
+        if self.live.dead_after_ms <= self.live.heartbeat_ms {
+            return bad(
+                "live.dead_after_ms",
+                "must be greater than live.heartbeat_ms",
+            );
+        }
+        if self.live.session_queue < 16 {
+            return bad("live.session_queue", "must be at least 16");
+        }
+        let d = &self.delivery;
+        if !(1..=10_000).contains(&d.batch) {
+            return bad("delivery.batch", "must be between 1 and 10000");
+        }
+        if d.max_in_flight < d.batch {
+            return bad("delivery.max_in_flight", "must be at least delivery.batch");
+        }
+        if d.per_tenant_concurrency == 0 || d.per_tenant_concurrency > d.max_in_flight {
+            return bad(
+                "delivery.per_tenant_concurrency",
+                "must be at least 1 and at most delivery.max_in_flight",
+            );
+        }
+        if d.attempt_timeout_ms == 0 {
+            return bad("delivery.attempt_timeout_ms", "must be at least 1");
+        }
+        if d.lease_ms <= d.attempt_timeout_ms {
+            return bad(
+                "delivery.lease_ms",
+                "must be greater than delivery.attempt_timeout_ms",
+            );
+        }
+        if !(10..=60_000).contains(&d.poll_ms) {
+            return bad("delivery.poll_ms", "must be between 10 and 60000");
+        }
+        if let Some(key) = &self.auth.operator_key
+            && key.len() < 16
+        {
+            return bad("auth.operator_key", "must be at least 16 characters");
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return bad(
+                "log.level",
+                "is not a valid filter (try `info` or `herald_server=debug`)",
+            );
+        }
+        Ok(())
+    }
+
+    pub fn operator_key(&self) -> Result<Option<String>, String> {
+        if let Some(key) = &self.auth.operator_key {
+            return Ok(Some(key.clone()));
+        }
+        match &self.auth.operator_key_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map(|s| Some(s.trim().to_string()))
+                .map_err(|e| format!("cannot read auth.operator_key_file {}: {e}", path.display())),
+            None => Ok(None),
+        }
+    }
+}
+
+/// `HERALD_…` variables that name a setting. Others with the prefix (the CLI's `HERALD_URL` and
+/// `HERALD_KEY`, test tooling) are not configuration and must not stop the server; a typo
+/// inside a known section (`HERALD_LIVE__HEARTBEAT_MSEC`) is still an error.
+fn config_env() -> Env {
+    let sections: Vec<String> = match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+        _ => vec![],
+    };
+    Env::prefixed("HERALD_").split("__").filter(move |key| {
+        let key = key.as_str().to_ascii_lowercase();
+        let section = key.split('.').next().unwrap_or_default();
+        sections.iter().any(|s| s == section)
+    })
+}
+
+/// Figment's errors already name the key path and the source (file or env variable).
+fn describe(error: &figment::Error) -> String {
+    let mut lines = vec![];
+    for e in error.clone() {
+        let key = if e.path.is_empty() {
+            String::from("(top level)")
+        } else {
+            e.path.join(".")
+        };
+        let source = e
+            .metadata
+            .as_ref()
+            .map(|m| format!(" (from {})", m.name))
+            .unwrap_or_default();
+        lines.push(format!(
+            "invalid configuration: `{key}`{source}: {}",
+            e.kind
+        ));
+    }
+    lines.join("\n")
+}
+
+#[cfg(test)]
+#[expect(
+    clippy::result_large_err,
+    reason = "figment::Jail's closures return figment::Error, which is large; tests only"
+)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_key_is_named() {
+        figment::Jail::expect_with(|_| {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("herald.toml");
+            std::fs::write(&file, "[live]\nheartbeat_msec = 5\n").unwrap();
+            let err = Config::load(Some(&file)).unwrap_err();
+            assert!(err.contains("heartbeat_msec"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_value_is_named() {
+        figment::Jail::expect_with(|_| {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("herald.toml");
+            std::fs::write(&file, "[live]\nheartbeat_ms = 10\n").unwrap();
+            let err = Config::load(Some(&file)).unwrap_err();
+            assert!(err.contains("live.heartbeat_ms"), "{err}");
+            std::fs::write(&file, "listen = \"not an address\"\n").unwrap();
+            let err = Config::load(Some(&file)).unwrap_err();
+            assert!(err.contains("listen"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn prefixed_variables_that_are_not_settings_are_ignored() {
+        // Jail serialises the tests that touch the environment and restores it afterwards.
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("HERALD_URL", "http://127.0.0.1:8080");
+            jail.set_env("HERALD_TEST_PYTHON", "/usr/bin/python3");
+            jail.set_env("HERALD_LIVE__HEARTBEAT_MS", "20000");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.live.heartbeat_ms, 20_000);
+            jail.set_env("HERALD_LIVE__HEARTBEAT_MSEC", "1");
+            let err = Config::load(None).unwrap_err();
+            assert!(err.contains("heartbeat_msec"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_default() {
+        let c = Config::default();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./herald-data"));
+        assert_eq!(c.live.reconnect_grace_ms, 10_000);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn delivery_settings_are_checked() {
+        figment::Jail::expect_with(|_| {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("herald.toml");
+            std::fs::write(
+                &file,
+                "[delivery]\nlease_ms = 1000\nattempt_timeout_ms = 2000\n",
+            )
+            .unwrap();
+            let err = Config::load(Some(&file)).unwrap_err();
+            assert!(err.contains("delivery.lease_ms"), "{err}");
+            std::fs::write(&file, "[delivery]\nbatchsize = 5\n").unwrap();
+            let err = Config::load(Some(&file)).unwrap_err();
+            assert!(err.contains("batchsize"), "{err}");
+            Ok(())
+        });
+    }
+}

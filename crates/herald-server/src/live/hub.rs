@@ -1,0 +1,222 @@
+//! The hub routes committed events and unread changes to the live sessions of their
+//! recipients, and keeps each user's presence.
+//!
+//! One std mutex guards the routing table: critical sections are a map lookup and a few
+//! `try_send`s, never an await, so a blocking mutex is cheaper than an async one. Each session
+//! has a bounded queue; a session that falls that far behind is disconnected (its sender is
+//! dropped) rather than allowed to grow without bound — the client resumes and loses nothing.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use herald_engine::clock::Clock;
+use herald_engine::ids::{ConversationId, TenantId, UserId};
+use herald_engine::store::{Appended, UnreadChange};
+use tokio::sync::{mpsc, watch};
+
+use crate::live::presence::{Ending, Presence, PresenceState, UserPresence};
+use crate::live::protocol::SessionState;
+use crate::notify::EngineHandle;
+
+/// A committed event, serialised once for every recipient.
+#[derive(Debug)]
+pub struct LiveEvent {
+    pub conversation_id: ConversationId,
+    pub position: u64,
+    pub json: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    Event(Arc<LiveEvent>),
+    Unread {
+        conversation_id: ConversationId,
+        count: u64,
+        total: u64,
+    },
+}
+
+type UserKey = (TenantId, UserId);
+
+#[derive(Default)]
+struct UserEntry {
+    senders: HashMap<u64, mpsc::Sender<Outbound>>,
+    presence: UserPresence,
+}
+
+pub struct Hub {
+    users: Mutex<HashMap<UserKey, UserEntry>>,
+    next_session: AtomicU64,
+    clock: Arc<dyn Clock>,
+    reconnect_grace: time::Duration,
+    queue: usize,
+    shutdown: watch::Sender<bool>,
+    /// Told when a user comes back to the foreground, to cancel pushes waiting for them.
+    engine: EngineHandle,
+}
+
+/// A registered session: its id, its queue, and the server's shutdown signal.
+pub struct Registration {
+    pub session_id: u64,
+    pub outbound: mpsc::Receiver<Outbound>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Hub {
+    pub fn new(
+        clock: Arc<dyn Clock>,
+        reconnect_grace: time::Duration,
+        queue: usize,
+        engine: EngineHandle,
+    ) -> Self {
+        Self {
+            users: Mutex::new(HashMap::new()),
+            next_session: AtomicU64::new(1),
+            clock,
+            reconnect_grace,
+            queue,
+            shutdown: watch::channel(false).0,
+            engine,
+        }
+    }
+
+    fn users(&self) -> std::sync::MutexGuard<'_, HashMap<UserKey, UserEntry>> {
+        // A panic while holding this lock leaves only routing data behind; keep serving.
+        self.users.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn register(&self, tenant: &TenantId, user: &UserId, state: SessionState) -> Registration {
+        let session_id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(self.queue);
+        let now = self.clock.now();
+        let mut users = self.users();
+        let entry = users.entry((tenant.clone(), user.clone())).or_default();
+        entry.senders.insert(session_id, tx);
+        let before = entry.presence.view(now).state;
+        entry.presence.connect(session_id, state, now);
+        self.tell_engine(tenant, user, before, entry.presence.view(now).state);
+        metrics::gauge!("herald_live_sessions").increment(1.0);
+        Registration {
+            session_id,
+            outbound: rx,
+            shutdown: self.shutdown.subscribe(),
+        }
+    }
+
+    pub fn set_state(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        session_id: u64,
+        state: SessionState,
+    ) {
+        let now = self.clock.now();
+        if let Some(entry) = self.users().get_mut(&(tenant.clone(), user.clone())) {
+            let before = entry.presence.view(now).state;
+            entry.presence.set_state(session_id, state, now);
+            self.tell_engine(tenant, user, before, entry.presence.view(now).state);
+        }
+    }
+
+    pub fn unregister(&self, tenant: &TenantId, user: &UserId, session_id: u64, ending: Ending) {
+        let now = self.clock.now();
+        if let Some(entry) = self.users().get_mut(&(tenant.clone(), user.clone())) {
+            entry.senders.remove(&session_id);
+            entry
+                .presence
+                .disconnect(session_id, ending, self.reconnect_grace, now);
+            metrics::gauge!("herald_live_sessions").decrement(1.0);
+        }
+    }
+
+    fn tell_engine(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        before: PresenceState,
+        after: PresenceState,
+    ) {
+        if before == PresenceState::Away && after == PresenceState::Foreground {
+            self.engine.foreground(tenant, user);
+        }
+    }
+
+    pub fn presence(&self, tenant: &TenantId, user: &UserId) -> Presence {
+        let now = self.clock.now();
+        match self.users().get_mut(&(tenant.clone(), user.clone())) {
+            Some(entry) => entry.presence.view(now),
+            None => UserPresence::default().view(now),
+        }
+    }
+
+    /// Routes what an append did to the sessions of everyone concerned.
+    pub fn publish(&self, tenant: &TenantId, appended: &[Appended]) {
+        let mut users = self.users();
+        for effects in appended.iter().filter_map(|a| a.effects.as_ref()) {
+            let event = Arc::new(LiveEvent {
+                conversation_id: effects.event.event.conversation_id.clone(),
+                position: effects.event.position,
+                json: effects.event.to_json().to_string(),
+            });
+            for user in &effects.recipients {
+                deliver(&mut users, tenant, user, Outbound::Event(event.clone()));
+            }
+            for UnreadChange {
+                user_id,
+                conversation_id,
+                count,
+                total,
+            } in &effects.unread
+            {
+                let frame = Outbound::Unread {
+                    conversation_id: conversation_id.clone(),
+                    count: *count,
+                    total: *total,
+                };
+                deliver(&mut users, tenant, user_id, frame);
+            }
+        }
+    }
+
+    /// Forgets users with no sessions who have been away longer than `keep`.
+    pub fn sweep(&self, keep: time::Duration) {
+        let now = self.clock.now();
+        self.users()
+            .retain(|_, entry| !entry.presence.forgettable(now, keep));
+    }
+
+    /// Tells every session the server is going away.
+    pub fn shut_down(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.users().values().map(|e| e.senders.len()).sum()
+    }
+}
+
+fn deliver(
+    users: &mut HashMap<UserKey, UserEntry>,
+    tenant: &TenantId,
+    user: &UserId,
+    frame: Outbound,
+) {
+    let Some(entry) = users.get_mut(&(tenant.clone(), user.clone())) else {
+        return;
+    };
+    entry
+        .senders
+        .retain(|session_id, tx| match tx.try_send(frame.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(
+                    session.id = session_id,
+                    "live session fell behind; disconnecting it so it resumes"
+                );
+                metrics::counter!("herald_live_sessions_overflowed_total").increment(1);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+}

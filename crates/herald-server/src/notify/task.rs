@@ -1,0 +1,112 @@
+//! The engine loop: evaluates the outbox, fires due timers, reacts to users coming back, and
+//! sleeps until the next timer or signal.
+
+use std::time::Duration;
+
+use herald_engine::store::StoreError;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::app_state::AppState;
+use crate::notify::step::Step;
+use crate::notify::{Signal, evaluate, health, timers};
+
+/// Events evaluated per committed step: amortises the commit, bounds a step's length.
+const BATCH: usize = 128;
+/// Checked even without a signal: events written by another process (the operator CLI), and a
+/// backstop should a wake-up be missed.
+const POLL: Duration = Duration::from_secs(1);
+
+/// How often, at most, Web Push health checks are swept (in wall-clock time).
+const HEALTH_SWEEP: Duration = Duration::from_secs(1);
+
+pub fn spawn(state: AppState, mut signals: mpsc::UnboundedReceiver<Signal>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last_sweep: Option<std::time::Instant> = None;
+        loop {
+            if last_sweep.is_none_or(|at| at.elapsed() >= HEALTH_SWEEP) {
+                last_sweep = Some(std::time::Instant::now());
+                let mut step = Step::new(&state);
+                let swept = match health::sweep(&mut step).await {
+                    Ok(()) => commit(step).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = swept {
+                    tracing::error!(error.message = %e, "web push health check sweep failed");
+                }
+            }
+            match run_once(&state, &mut signals).await {
+                Ok(sleep) => {
+                    tokio::select! {
+                        signal = signals.recv() => match signal {
+                            Some(signal) => handle(&state, signal).await,
+                            None => return,
+                        },
+                        _ = tokio::time::sleep(sleep) => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error.message = %e, "notification engine step failed; retrying");
+                    tokio::time::sleep(POLL).await;
+                }
+            }
+        }
+    })
+}
+
+async fn handle(state: &AppState, signal: Signal) {
+    if let Signal::Foreground { tenant, user } = signal {
+        let mut step = Step::new(state);
+        let outcome = match timers::foreground(&mut step, &tenant, &user).await {
+            Ok(()) => step.finish().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
+            tracing::error!(error.message = %e, "cancelling pushes of a returning user failed");
+        }
+    }
+}
+
+/// Does all work that is ready; answers how long to sleep.
+async fn run_once(
+    state: &AppState,
+    signals: &mut mpsc::UnboundedReceiver<Signal>,
+) -> Result<Duration, StoreError> {
+    while let Ok(signal) = signals.try_recv() {
+        handle(state, signal).await;
+    }
+    loop {
+        let items = state.notify.outbox(BATCH).await?;
+        if items.is_empty() {
+            break;
+        }
+        let mut step = Step::new(state);
+        for item in &items {
+            evaluate::event(&mut step, item).await?;
+        }
+        commit(step).await?;
+    }
+    loop {
+        let mut step = Step::new(state);
+        let fired = timers::fire_threads(&mut step, BATCH).await?
+            + timers::fire_scheduled(&mut step, BATCH).await?;
+        commit(step).await?;
+        if fired < BATCH {
+            break;
+        }
+    }
+    let now = state.clock.now();
+    Ok(match state.notify.next_due().await? {
+        Some(due) if due <= now => Duration::ZERO,
+        Some(due) => POLL.min(Duration::try_from(due - now).unwrap_or(POLL)),
+        None => POLL,
+    })
+}
+
+async fn commit(step: Step<'_>) -> Result<(), StoreError> {
+    let state = step.state;
+    if step.finish().await? {
+        state.delivery_wakeup.notify_one();
+    }
+    Ok(())
+}

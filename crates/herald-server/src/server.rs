@@ -1,0 +1,193 @@
+//! Starting and stopping the server: open the store, seal secrets, bootstrap the default
+//! tenant, bind, serve until a shutdown signal, then drain.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use herald_engine::clock::{Clock, SystemClock};
+use herald_engine::delivery::DeliveryQueue;
+use herald_engine::notify::store::NotifyStore;
+use herald_engine::store::Store;
+use herald_store_sqlite::SqliteStore;
+use tokio::net::TcpListener;
+
+use crate::app_state::AppState;
+use crate::config::Config;
+use crate::delivery::registry::ChannelRegistry;
+use crate::live::hub::Hub;
+use crate::notify::EngineHandle;
+use crate::seal::Sealer;
+
+/// The database file inside the data folder.
+pub const DB_FILE: &str = "herald.db";
+
+/// Everything durable a command needs: the store and the sealer over the data folder.
+pub struct Backend {
+    pub store: Arc<dyn Store>,
+    pub notify: Arc<dyn NotifyStore>,
+    pub queue: Arc<dyn DeliveryQueue>,
+    pub sealer: Sealer,
+}
+
+pub fn open_backend(config: &Config) -> anyhow::Result<Backend> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data folder {}", config.data_dir.display()))?;
+    let key_file = config
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("master.key"));
+    let sealer = Sealer::load_or_create(config.master_key.as_deref(), &key_file)?;
+    let store = SqliteStore::open(&config.data_dir.join(DB_FILE))
+        .map_err(|e| anyhow::anyhow!("cannot open the store: {e}"))?;
+    let store = Arc::new(store);
+    Ok(Backend {
+        store: store.clone(),
+        notify: store.clone(),
+        queue: store,
+        sealer,
+    })
+}
+
+/// A bound, ready server.
+pub struct Server {
+    pub state: AppState,
+    listener: TcpListener,
+    engine_signals: tokio::sync::mpsc::UnboundedReceiver<crate::notify::Signal>,
+}
+
+impl Server {
+    pub async fn build(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        channels: ChannelRegistry,
+    ) -> anyhow::Result<Server> {
+        let backend = open_backend(&config)?;
+        if config.bootstrap_default_tenant {
+            crate::bootstrap::default_tenant(
+                backend.store.as_ref(),
+                &backend.sealer,
+                &config.data_dir,
+                clock.now(),
+            )
+            .await?;
+        }
+        let operator_key_hash = config
+            .operator_key()
+            .map_err(anyhow::Error::msg)?
+            .map(|k| crate::auth::keys::hash(&k));
+        let (engine, engine_signals) = EngineHandle::new();
+        let hub = Arc::new(Hub::new(
+            clock.clone(),
+            time::Duration::milliseconds(config.live.reconnect_grace_ms as i64),
+            config.live.session_queue,
+            engine.clone(),
+        ));
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let delivery_wakeup = Arc::new(tokio::sync::Notify::new());
+        let delivery = Arc::new(crate::delivery::DeliveryCore::new(
+            config.delivery.clone(),
+            clock.clone(),
+            delivery_wakeup.clone(),
+        ));
+        let channels = crate::channels::builtin(&config, clock.clone())
+            .map_err(anyhow::Error::msg)?
+            .overridden_by(channels);
+        let state = AppState {
+            store: backend.store,
+            notify: backend.notify,
+            queue: backend.queue,
+            sealer: backend.sealer,
+            hub,
+            config: Arc::new(config),
+            clock,
+            operator_key_hash,
+            metrics: crate::telemetry::metrics_handle(),
+            channels,
+            engine,
+            delivery,
+            delivery_wakeup,
+        };
+        Ok(Server {
+            state,
+            listener,
+            engine_signals,
+        })
+    }
+
+    pub async fn with_system_clock(config: Config) -> anyhow::Result<Server> {
+        Server::build(config, Arc::new(SystemClock), ChannelRegistry::default()).await
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, tells live sessions to go, and
+    /// lets in-flight requests finish.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let hub = self.state.hub.clone();
+        let sweeper = tokio::spawn({
+            let hub = hub.clone();
+            async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    hub.sweep(time::Duration::hours(1));
+                }
+            }
+        });
+        // Aborting the engine mid-step is safe: a step's work is one transaction.
+        let engine = crate::notify::spawn(self.state.clone(), self.engine_signals);
+        let deliveries = crate::delivery::spawn(
+            self.state.delivery.clone(),
+            self.state.clone(),
+            self.state.queue.clone(),
+        );
+        let app = crate::api::router(self.state);
+        tracing::info!(listen = %self.listener.local_addr()?, "herald is serving");
+        let result = axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!(
+                    "shutting down: closing live sessions, finishing in-flight requests"
+                );
+                hub.shut_down();
+            })
+            .await;
+        sweeper.abort();
+        deliveries.shutdown().await;
+        engine.abort();
+        result.context("server error")
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,295 @@
+//! The conformance suite every Herald [`Store`] backend must pass: the port's contract written
+//! as executable cases, independent of any backend.
+//!
+//! Each case is a `pub async fn` taking a fresh, empty store (`Arc<dyn Store>`) and panicking on
+//! failure; its name states the rule it checks. [`store_conformance_tests!`] turns them all into
+//! `#[tokio::test]`s of the calling crate:
+//!
+//! ```ignore
+//! // tests/conformance.rs of a backend crate (which needs `tokio` as a dev-dependency).
+//! herald_store_conformance::store_conformance_tests!(async {
+//!     let dir = tempfile::tempdir().unwrap();
+//!     let store = MyStore::open(dir.path()).unwrap();
+//!     // A guard next to the store lives until the case ends.
+//!     (std::sync::Arc::new(store), dir)
+//! });
+//! ```
+//!
+//! The expression is evaluated once per case and awaited; it produces a [`Fixture`]: either
+//! the store itself (`Arc<dyn Store>` or `Arc<MyStore>`) or a `(store, guard)` pair whose guard
+//! (a temp dir, a throwaway schema) is dropped after the case, right after the store.
+//!
+//! The delivery queue has a suite of its own, [`delivery_conformance_tests!`], for backends that
+//! also implement [`DeliveryQueue`]: its expression produces a [`DeliveryFixture`], which adds
+//! the queue and the backend's way to enqueue deliveries (not part of the port: the
+//! notification engine enqueues inside its own transactions).
+//!
+//! ```ignore
+//! struct Queue(std::sync::Arc<MyStore>, tempfile::TempDir);
+//! impl herald_store_conformance::Fixture for Queue { /* store() */ }
+//! impl herald_store_conformance::DeliveryFixture for Queue { /* queue(), enqueue_deliveries() */ }
+//! herald_store_conformance::delivery_conformance_tests!(async { Queue(/* … */) });
+//! ```
+//!
+//! [`support`] holds the builders the cases use (ids, events, registrations); backend-specific
+//! tests may use them too.
+//!
+//! What the suite assumes of a backend beyond the trait's signatures:
+//! - times come back truncated to no coarser than the millisecond (cases use whole seconds);
+//! - "sorted by user id" and "sorted by conversation id" mean byte order (Rust's `Ord` on the
+//!   ids), e.g. `COLLATE "C"` in PostgreSQL;
+//! - lists whose order the port does not state (tenants, keys, apps, devices) are compared
+//!   after sorting.
+//!
+//! Choices the port's doc comments leave open, pinned by the cases:
+//! - an API key whose id or hash is already stored is `AlreadyExists`;
+//! - a device registration without an installation id keeps the one already known;
+//! - a sender (`message.created`) or caller (`call.ringing`) who joins, like any new member,
+//!   starts with `read_position` = the event's position;
+//! - `participant.left` reports the removed user's count as 0 (with their new total) when they
+//!   had unread messages there; a `message.read` that moves nothing reports no change;
+//! - enqueuing a delivery id already stored for the tenant is `AlreadyExists` and enqueues
+//!   nothing of the batch; a settlement applies only to a pending, leased delivery (anything
+//!   else is a no-op); `deliveries_of` lists by creation time, then id; a claim cancels (never
+//!   hands out) a delivery whose device was removed or moved to another user, and hands out
+//!   one whose device re-registered for the same user with the device as it is now.
+
+mod apps;
+mod deliveries;
+mod devices;
+mod isolation;
+mod membership;
+mod reads;
+pub mod support;
+mod tenants;
+mod transcript;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use herald_engine::delivery::DeliveryQueue;
+use herald_engine::push::Delivery;
+use herald_engine::store::{Store, StoreError};
+use time::OffsetDateTime;
+
+pub use apps::*;
+pub use deliveries::*;
+pub use devices::*;
+pub use isolation::*;
+pub use membership::*;
+pub use reads::*;
+pub use tenants::*;
+pub use transcript::*;
+
+/// What a store-making expression produces; see the crate documentation.
+pub trait Fixture {
+    fn store(&self) -> Arc<dyn Store>;
+}
+
+impl Fixture for Arc<dyn Store> {
+    fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(self)
+    }
+}
+
+impl<S: Store> Fixture for Arc<S> {
+    fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(self) as Arc<dyn Store>
+    }
+}
+
+/// The store, and a guard kept alive until the case has finished with it.
+impl<G> Fixture for (Arc<dyn Store>, G) {
+    fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.0)
+    }
+}
+
+impl<S: Store, G> Fixture for (Arc<S>, G) {
+    fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.0) as Arc<dyn Store>
+    }
+}
+
+/// A store that also holds the delivery queue, for [`delivery_conformance_tests!`].
+pub trait DeliveryFixture: Fixture + Send + Sync {
+    /// The queue, over the same data as [`Fixture::store`] (an invalid device target removes
+    /// the device from the store).
+    fn queue(&self) -> Arc<dyn DeliveryQueue>;
+
+    /// Enqueues new pending deliveries, due at `now`, all or nothing; an id already stored for
+    /// the tenant is `AlreadyExists`.
+    fn enqueue_deliveries(
+        &self,
+        deliveries: Vec<Delivery>,
+        now: OffsetDateTime,
+    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + '_>>;
+}
+
+/// Expands to one `#[tokio::test]` (multi-threaded, so concurrency cases really run in
+/// parallel) per case of the suite. The argument is an async expression producing a
+/// [`Fixture`], evaluated afresh for every case. Call it once, at the top level of a test file.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make_store:expr) => {
+        $crate::store_conformance_tests!(@cases $make_store;
+            // Tenants and keys.
+            a_created_tenant_reads_back_with_its_auth,
+            creating_an_existing_tenant_fails_with_already_exists,
+            tenant_auth_is_replaced_only_for_known_tenants,
+            only_live_api_keys_are_found,
+            a_key_is_revoked_only_by_its_own_tenant,
+            creating_an_existing_api_key_fails_with_already_exists,
+            api_keys_are_listed_per_tenant,
+            // Apps.
+            putting_an_app_creates_then_replaces_it_keeping_created_at,
+            apps_are_listed_per_tenant,
+            deleting_an_app_deletes_its_devices,
+            // Devices.
+            registering_a_new_token_creates_a_device,
+            a_web_push_subscription_is_kept,
+            registering_the_same_token_again_refreshes_it,
+            registering_another_users_token_moves_it,
+            a_new_token_with_the_same_installation_replaces_the_old_one,
+            re_registering_a_known_token_removes_the_stale_device_of_its_installation,
+            the_same_token_on_another_app_or_channel_is_another_device,
+            deleting_devices_by_token_only_touches_that_users_devices,
+            deleting_a_users_devices_counts_them,
+            a_device_is_deleted_by_its_id,
+            // Transcripts.
+            positions_start_at_one_and_are_gap_free_per_conversation,
+            positions_are_gap_free_under_concurrent_appends,
+            a_repeated_event_id_returns_the_original_position,
+            a_reused_event_id_with_a_different_body_conflicts_and_changes_nothing,
+            a_repeated_event_id_within_one_batch_is_a_duplicate_or_a_conflict,
+            a_failing_event_rolls_back_its_whole_batch,
+            a_thousand_event_batch_reads_back_in_pages,
+            events_after_an_unknown_conversation_is_empty,
+            stored_events_read_back_as_appended,
+            // Membership.
+            a_message_sender_joins_the_conversation,
+            a_notice_actor_does_not_join,
+            a_caller_joins_the_conversation,
+            participant_joined_updates_a_member_and_keeps_their_read_state,
+            new_members_do_not_count_earlier_messages_as_unread,
+            participant_left_removes_the_member_and_still_tells_them,
+            effects_name_every_participant_and_each_changed_count,
+            put_participant_appends_only_when_membership_changes,
+            remove_participant_appends_only_for_members,
+            // Reads and unread counts.
+            unread_counts_follow_messages_and_reads,
+            reads_never_move_backwards,
+            a_read_by_a_non_participant_is_invalid,
+            a_read_beyond_the_transcript_is_invalid,
+            mark_read_appends_only_when_the_position_moves,
+            unread_lists_every_membership_sorted_by_conversation,
+            // Isolation.
+            tenants_never_see_each_others_data,
+        );
+    };
+    (@cases $make_store:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let fixture = $make_store.await;
+                $crate::$case($crate::Fixture::store(&fixture)).await;
+                drop(fixture);
+            }
+        )*
+    };
+}
+
+/// Like [`store_conformance_tests!`], for the delivery queue: the expression produces a
+/// [`DeliveryFixture`], evaluated afresh for every case.
+#[macro_export]
+macro_rules! delivery_conformance_tests {
+    ($make_fixture:expr) => {
+        $crate::delivery_conformance_tests!(@delivery_cases $make_fixture;
+            an_enqueued_delivery_is_claimed_once_with_its_first_attempt,
+            enqueuing_an_existing_delivery_id_fails_with_already_exists,
+            claims_take_due_deliveries_earliest_first_up_to_the_limit,
+            a_delivery_whose_lease_ran_out_is_claimed_again,
+            concurrent_claimers_never_get_the_same_delivery,
+            a_delivered_delivery_keeps_its_attempt_and_is_done,
+            a_retry_counts_the_attempt_and_waits_until_its_time,
+            a_postponed_delivery_waits_without_counting_an_attempt,
+            failed_and_given_up_deliveries_fail_with_their_reason,
+            an_invalid_device_is_removed_and_its_other_pending_deliveries_fail,
+            an_invalid_target_keeps_a_device_that_registered_a_fresh_token,
+            an_invalid_webhook_target_only_fails_the_delivery,
+            a_delivery_to_a_removed_device_is_cancelled_instead_of_claimed,
+            a_delivery_to_a_device_moved_to_another_user_is_cancelled,
+            a_delivery_to_a_device_with_a_rotated_token_goes_to_the_new_token,
+            an_expired_delivery_is_recorded_with_its_reason,
+            settling_an_unclaimed_or_settled_delivery_changes_nothing,
+            next_delivery_at_is_when_the_earliest_delivery_becomes_claimable,
+            deliveries_of_lists_a_notifications_deliveries_in_creation_order,
+            deliveries_are_isolated_by_tenant,
+        );
+    };
+    (@delivery_cases $make_fixture:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let fixture = $make_fixture.await;
+                $crate::$case(&fixture).await;
+                drop(fixture);
+            }
+        )*
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// The cases a macro lists after `marker`.
+    fn listed(marker: &str) -> BTreeSet<&'static str> {
+        let lib = include_str!("lib.rs");
+        let start = lib.find(marker).unwrap();
+        let end = start + lib[start..].find(");").unwrap();
+        lib[start..end]
+            .lines()
+            .skip(1)
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with("//"))
+            .map(|line| line.trim_end_matches(','))
+            .collect()
+    }
+
+    fn cases(sources: &[&'static str]) -> BTreeSet<&'static str> {
+        sources
+            .iter()
+            .flat_map(|source| source.lines())
+            .filter_map(|line| line.strip_prefix("pub async fn "))
+            .filter_map(|rest| rest.split('(').next())
+            .collect()
+    }
+
+    /// A case missing from the macro's list would never run anywhere.
+    #[test]
+    fn the_macro_runs_every_case() {
+        let listed = listed("@cases $make_store;");
+        let sources = [
+            include_str!("apps.rs"),
+            include_str!("devices.rs"),
+            include_str!("isolation.rs"),
+            include_str!("membership.rs"),
+            include_str!("reads.rs"),
+            include_str!("tenants.rs"),
+            include_str!("transcript.rs"),
+        ];
+        let cases = cases(&sources);
+        assert!(!cases.is_empty(), "the scan finds the cases");
+        assert_eq!(listed, cases);
+    }
+
+    #[test]
+    fn the_delivery_macro_runs_every_delivery_case() {
+        let listed = listed("@delivery_cases $make_fixture;");
+        let cases = cases(&[include_str!("deliveries.rs")]);
+        assert!(!cases.is_empty(), "the scan finds the cases");
+        assert_eq!(listed, cases);
+    }
+}
