@@ -1,6 +1,6 @@
 //! The `herald` binary as a child process: `herald serve --listen 127.0.0.1:0 --data <temp>`,
 //! its address read from the "Herald listening on" stderr line and the default tenant's key
-//! from the key file (as `crates/herald-server/tests/binary.rs` does).
+//! from the key file (as `crates/herald-server/tests/suite/binary.rs` does).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

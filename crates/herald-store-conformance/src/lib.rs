@@ -6,7 +6,7 @@
 //! `#[tokio::test]`s of the calling crate:
 //!
 //! ```ignore
-//! // tests/conformance.rs of a backend crate (which needs `tokio` as a dev-dependency).
+//! // tests/suite/conformance.rs of a backend crate (which needs `tokio` as a dev-dependency).
 //! herald_store_conformance::store_conformance_tests!(async {
 //!     let dir = tempfile::tempdir().unwrap();
 //!     let store = MyStore::open(dir.path()).unwrap();

@@ -589,7 +589,7 @@ async fn the_delivery_core_carries_an_email_delivery_through_the_builtin_channel
     assert!(status.is_success(), "app refused: {body}");
 
     // Enqueued straight into the queue through a second store on the hub's database file, as
-    // `tests/delivery_core.rs` does.
+    // `delivery_core.rs` in this suite does.
     let store = SqliteStore::open(&hub.data_dir().join(DB_FILE)).expect("the store opens");
     let d = delivery(digest(), "alice@example.com");
     store

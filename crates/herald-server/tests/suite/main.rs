@@ -1,0 +1,23 @@
+//! Herald's end-to-end suite, one test binary (linking one binary instead of one per file keeps
+//! the debug build small and fast). Each module is a story told through the real HTTP/WebSocket
+//! surface, the real binary or real peers.
+
+mod apns;
+mod apps_and_auth;
+mod bad_input;
+mod binary;
+mod collaboration;
+mod connector;
+mod delivery_core;
+mod devices;
+mod email;
+mod events;
+mod fcm;
+mod live_sessions;
+mod notify;
+mod notify_delivery;
+mod openapi;
+mod presence_storm;
+mod tenant_isolation;
+mod webhooks;
+mod webpush;
