@@ -20,7 +20,8 @@
 //!   request is never answered).
 //! - Every request that passes the checks is recorded ([`ApnsRequest`]: headers, decoded
 //!   payload, the raw JWT, the connection it came on); requests that fail them are kept as
-//!   [`Rejection`]s.
+//!   [`Rejection`]s. With recording off (benchmarks) only an [`Arrival`] per accepted request
+//!   is kept: its token, wall-clock arrival time and status.
 //! - The SETTINGS `MAX_CONCURRENT_STREAMS` is configurable; the fake measures how many
 //!   requests it was handling at once ([`FakeApns::max_in_flight`]) and how many streams the
 //!   client opened ([`FakeApns::streams_opened`]: refused and retried streams show up there).
@@ -136,6 +137,15 @@ impl ApnsRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+}
+
+/// When an accepted request arrived: what a benchmark needs to time event → provider request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arrival {
+    pub token: String,
+    pub at: std::time::SystemTime,
+    /// The status it was answered with (0 for a stall).
+    pub status: u16,
 }
 
 /// A request that failed the fake's protocol checks.
@@ -255,6 +265,7 @@ struct State {
     scripts: HashMap<String, VecDeque<Reply>>,
     default: Option<Reply>,
     requests: Vec<ApnsRequest>,
+    arrivals: Vec<Arrival>,
     rejections: Vec<Rejection>,
     latency: Duration,
 }
@@ -422,6 +433,16 @@ impl FakeApns {
             .collect()
     }
 
+    /// Every accepted request so far as an [`Arrival`] (kept whether recording is on or not).
+    pub fn arrivals(&self) -> Vec<Arrival> {
+        lock(&self.shared.state).arrivals.clone()
+    }
+
+    /// How many requests were accepted so far.
+    pub fn accepted(&self) -> usize {
+        *self.shared.recorded.borrow()
+    }
+
     /// Requests that failed the protocol checks.
     pub fn rejections(&self) -> Vec<Rejection> {
         lock(&self.shared.state).rejections.clone()
@@ -430,6 +451,7 @@ impl FakeApns {
     pub fn clear(&self) {
         let mut state = lock(&self.shared.state);
         state.requests.clear();
+        state.arrivals.clear();
         state.rejections.clear();
         self.shared.recorded.send_replace(0);
     }
@@ -912,8 +934,14 @@ async fn handle(
         Reply::GoAway => 503,
         Reply::Stall => 0,
     };
+    let arrival = Arrival {
+        token: token.clone(),
+        at: std::time::SystemTime::now(),
+        status,
+    };
     if shared.record {
         let mut state = lock(&shared.state);
+        state.arrivals.push(arrival);
         state.requests.push(ApnsRequest {
             token: token.clone(),
             headers: parts.headers.clone(),
@@ -927,7 +955,12 @@ async fn handle(
         drop(state);
         shared.recorded.send_replace(n);
     } else {
-        shared.recorded.send_modify(|n| *n += 1);
+        let n = {
+            let mut state = lock(&shared.state);
+            state.arrivals.push(arrival);
+            state.arrivals.len()
+        };
+        shared.recorded.send_replace(n);
     }
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;

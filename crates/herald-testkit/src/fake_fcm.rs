@@ -210,6 +210,8 @@ pub struct FcmMessage {
     pub headers: HeaderMap,
     /// The status it was answered with.
     pub status: u16,
+    /// When it arrived (wall clock): benchmarks time event → provider request with it.
+    pub at: std::time::SystemTime,
 }
 
 impl FcmMessage {
@@ -773,6 +775,7 @@ async fn send(
         version,
         headers,
         status,
+        at: std::time::SystemTime::now(),
     });
     response
 }
