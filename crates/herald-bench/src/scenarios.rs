@@ -407,6 +407,7 @@ pub async fn push(server: &Herald, plan: Plan) -> anyhow::Result<Vec<Row>> {
         done??;
     }
     let before = fake.streams_opened();
+    eprintln!("herald-bench: herald pid {}", server.pid());
     let started = Instant::now();
     let mut posters = tokio::task::JoinSet::new();
     for worker in 0..workers {
@@ -440,6 +441,8 @@ pub async fn push(server: &Herald, plan: Plan) -> anyhow::Result<Vec<Row>> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let delivered = fake.streams_opened() - before;
+    let text = client.get(server.url("/metrics")).send().await?.text().await?;
+    std::fs::write("target/bench-push-metrics.txt", text)?;
     fake.stop().await;
     Ok(vec![
         Row::new(

@@ -363,7 +363,7 @@ impl AppConfig {
                 "must be an HTTP status",
             ));
         }
-        if self.content.transcript_lines > 20 {
+        if usize::from(self.content.transcript_lines) > crate::notify::store::MAX_TRANSCRIPT_LINES {
             return Err(Invalid::new(
                 "content.transcript_lines",
                 "must be at most 20",

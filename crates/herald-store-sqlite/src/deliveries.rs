@@ -80,6 +80,16 @@ pub(crate) fn insert(
     Ok(())
 }
 
+/// Due deliveries, earliest first: one range of `deliveries_due` (leased deliveries sit past
+/// `now`, at the end of their lease).
+pub(crate) const CLAIM_DUE: &str =
+    "SELECT tenant_id, id, notification_id, app_id, channel, target, push, attempts
+     FROM deliveries
+     WHERE status = 'pending' AND next_attempt_at <= ?1
+       AND (lease_until IS NULL OR lease_until <= ?1)
+     ORDER BY next_attempt_at, tenant_id, id
+     LIMIT ?2";
+
 /// Leases up to `limit` due deliveries until `now + lease`, earliest due first. A device
 /// target is checked against the device as it is now: removed, or moved to another user → the
 /// delivery is cancelled instead (a signed-out user gets nothing); re-registered by the same
@@ -92,16 +102,7 @@ pub(crate) fn claim(
 ) -> Result<Vec<Delivery>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let claimed = {
-        let mut stmt = tx
-            .prepare_cached(
-                "SELECT tenant_id, id, notification_id, app_id, channel, target, push, attempts
-                 FROM deliveries
-                 WHERE status = 'pending' AND next_attempt_at <= ?1
-                   AND (lease_until IS NULL OR lease_until <= ?1)
-                 ORDER BY next_attempt_at, tenant_id, id
-                 LIMIT ?2",
-            )
-            .map_err(db)?;
+        let mut stmt = tx.prepare_cached(CLAIM_DUE).map_err(db)?;
         let rows = stmt
             .query_map(params![millis(now), limit], delivery_from)
             .map_err(db)?;
@@ -134,8 +135,10 @@ pub(crate) fn claim(
                 }
             }
         }
+        // The delivery leaves the due range until its lease runs out (see `next_at`).
         tx.prepare_cached(
-            "UPDATE deliveries SET lease_until = ?3, target = coalesce(?4, target)
+            "UPDATE deliveries SET lease_until = ?3, next_attempt_at = ?3,
+                                   target = coalesce(?4, target)
              WHERE tenant_id = ?1 AND id = ?2",
         )
         .and_then(|mut stmt| {
@@ -313,6 +316,20 @@ fn reason(outcome: &DeliveryOutcome) -> Option<String> {
     }
 }
 
+// `INDEXED BY`: without statistics SQLite would walk the tenant's whole delivery history by
+// the primary key's `tenant_id` prefix (see `crate::plans`). The first fails a dead device's
+// other pending deliveries to the same token.
+pub(crate) const FAIL_DEVICE_DELIVERIES: &str =
+    "UPDATE deliveries INDEXED BY deliveries_pending_by_device
+     SET status = 'invalid_target', note = ?5, lease_until = NULL, updated_at = ?6
+     WHERE tenant_id = ?1 AND device_id = ?2 AND id <> ?3 AND status = 'pending'
+       AND json_extract(target, '$.device.token') = ?4";
+pub(crate) const OF_NOTIFICATION: &str =
+    "SELECT id, channel, device_id, endpoint_id, status, history, note, next_attempt_at
+     FROM deliveries INDEXED BY deliveries_by_notification
+     WHERE tenant_id = ?1 AND notification_id = ?2
+     ORDER BY created_at, id";
+
 /// The device is gone: delete it while it still holds the token this delivery was made for (a
 /// device that registered a fresh token since is kept), and fail every other pending delivery
 /// made for that token — it would never be delivered.
@@ -331,49 +348,31 @@ fn remove_device(
         Some(reason) => format!("the device was removed: {reason}"),
         None => "the device was removed".to_string(),
     };
-    tx.prepare_cached(
-        "UPDATE deliveries SET status = 'invalid_target', note = ?5, lease_until = NULL,
-                               updated_at = ?6
-         WHERE tenant_id = ?1 AND device_id = ?2 AND id <> ?3 AND status = 'pending'
-           AND json_extract(target, '$.device.token') = ?4",
-    )
-    .and_then(|mut stmt| {
-        stmt.execute(params![
-            tenant.as_str(),
-            device.id.as_str(),
-            id,
-            device.token,
-            note,
-            millis(now),
-        ])
-    })
-    .map_err(db)?;
+    tx.prepare_cached(FAIL_DEVICE_DELIVERIES)
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                tenant.as_str(),
+                device.id.as_str(),
+                id,
+                device.token,
+                note,
+                millis(now),
+            ])
+        })
+        .map_err(db)?;
     Ok(())
 }
 
-/// When the earliest pending delivery becomes claimable: min over pending of
-/// max(next_attempt_at, lease_until). Split in two so the common part (unleased deliveries)
-/// reads the `deliveries_due` index in order and stops at the first row.
+/// When the earliest pending delivery becomes claimable. A claim sets `next_attempt_at` to the
+/// end of the lease, so that is the first row of the `deliveries_due` index.
 pub(crate) fn next_at(tx: &Transaction<'_>) -> Result<Option<OffsetDateTime>, StoreError> {
-    let unleased: Option<i64> = tx
+    let earliest: Option<i64> = tx
         .prepare_cached(
-            "SELECT next_attempt_at FROM deliveries
-             WHERE status = 'pending' AND lease_until IS NULL
+            "SELECT next_attempt_at FROM deliveries WHERE status = 'pending'
              ORDER BY next_attempt_at LIMIT 1",
         )
         .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)).optional())
         .map_err(db)?;
-    let leased: Option<i64> = tx
-        .prepare_cached(
-            "SELECT min(max(next_attempt_at, lease_until)) FROM deliveries
-             WHERE status = 'pending' AND lease_until IS NOT NULL",
-        )
-        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
-        .map_err(db)?;
-    let earliest = match (unleased, leased) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
     earliest
         .map(|ms| {
             OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
@@ -388,13 +387,7 @@ pub(crate) fn of_notification(
     tenant: &TenantId,
     notification_id: &str,
 ) -> Result<Vec<DeliveryView>, StoreError> {
-    let mut stmt = tx
-        .prepare_cached(
-            "SELECT id, channel, device_id, endpoint_id, status, history, note, next_attempt_at
-             FROM deliveries WHERE tenant_id = ?1 AND notification_id = ?2
-             ORDER BY created_at, id",
-        )
-        .map_err(db)?;
+    let mut stmt = tx.prepare_cached(OF_NOTIFICATION).map_err(db)?;
     let rows = stmt
         .query_map([tenant.as_str(), notification_id], view_from)
         .map_err(db)?;

@@ -25,6 +25,8 @@ mod deliveries;
 mod devices;
 mod membership;
 mod notify;
+#[cfg(test)]
+mod plans;
 mod pool;
 mod schema;
 mod tenants;

@@ -255,17 +255,26 @@ pub(crate) fn count_unread(
     Ok(count)
 }
 
+// Without statistics SQLite prefers the primary key's `tenant_id` prefix (a walk over the whole
+// tenant) to `memberships_by_user`; `INDEXED BY` pins the index made for these queries (see
+// `crate::plans`).
+pub(crate) const TOTAL_UNREAD: &str = "SELECT coalesce(sum(unread), 0)
+     FROM memberships INDEXED BY memberships_by_user WHERE tenant_id = ?1 AND user_id = ?2";
+pub(crate) const UNREAD_COUNTS: &str = "SELECT conversation_id, unread
+     FROM memberships INDEXED BY memberships_by_user
+     WHERE tenant_id = ?1 AND user_id = ?2 ORDER BY conversation_id";
+
 /// The user's badge: unread counts summed over all their conversations in the tenant.
 pub(crate) fn total_unread(
     tx: &Transaction<'_>,
     tenant: &TenantId,
     user: &UserId,
 ) -> Result<u64, StoreError> {
-    tx.prepare_cached(
-        "SELECT coalesce(sum(unread), 0) FROM memberships WHERE tenant_id = ?1 AND user_id = ?2",
-    )
-    .and_then(|mut stmt| stmt.query_row([tenant.as_str(), user.as_str()], |row| count_at(row, 0)))
-    .map_err(db)
+    tx.prepare_cached(TOTAL_UNREAD)
+        .and_then(|mut stmt| {
+            stmt.query_row([tenant.as_str(), user.as_str()], |row| count_at(row, 0))
+        })
+        .map_err(db)
 }
 
 /// Every membership of the user, sorted by conversation id.
@@ -274,12 +283,7 @@ pub(crate) fn unread_counts(
     tenant: &TenantId,
     user: &UserId,
 ) -> Result<Vec<UnreadCount>, StoreError> {
-    let mut stmt = tx
-        .prepare_cached(
-            "SELECT conversation_id, unread FROM memberships
-             WHERE tenant_id = ?1 AND user_id = ?2 ORDER BY conversation_id",
-        )
-        .map_err(db)?;
+    let mut stmt = tx.prepare_cached(UNREAD_COUNTS).map_err(db)?;
     let rows = stmt
         .query_map([tenant.as_str(), user.as_str()], |row| {
             Ok(UnreadCount {

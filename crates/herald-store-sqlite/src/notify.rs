@@ -9,7 +9,9 @@ use herald_engine::ids::{AppId, ConversationId, DeviceId, TenantId, UserId};
 use herald_engine::notify::calls::CallState;
 use herald_engine::notify::quiet::Preferences;
 use herald_engine::notify::record::NotificationRecord;
-use herald_engine::notify::store::{NotifyCommit, OutboxItem, ThreadKey, UserContext};
+use herald_engine::notify::store::{
+    EventInputs, MAX_TRANSCRIPT_LINES, NotifyCommit, OutboxItem, ThreadKey, UserContext,
+};
 use herald_engine::notify::timing::{Thread, UserState};
 use herald_engine::store::StoreError;
 use rusqlite::types::Type;
@@ -163,6 +165,45 @@ pub(crate) fn call(
                 .optional()
         })
         .map_err(db)
+}
+
+fn event_inputs(tx: &Transaction<'_>, item: &OutboxItem) -> Result<EventInputs, StoreError> {
+    let (tenant, conversation_id) = (&item.tenant, &item.conversation);
+    let event = crate::transcript::events_after(tx, tenant, conversation_id, item.position - 1, 1)?
+        .pop()
+        .filter(|e| e.position == item.position);
+    let conversation = crate::transcript::conversation(tx, tenant, conversation_id)?;
+    let (Some(_), Some(found)) = (&event, &conversation) else {
+        return Ok(EventInputs {
+            event,
+            conversation,
+            ..EventInputs::default()
+        });
+    };
+    let contexts = found
+        .participants
+        .iter()
+        .map(|m| {
+            let user = &m.participant.user_id;
+            Ok((
+                user.clone(),
+                user_context(tx, tenant, user, Some(conversation_id))?,
+            ))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    let recent = recent_messages(
+        tx,
+        tenant,
+        conversation_id,
+        item.position,
+        MAX_TRANSCRIPT_LINES,
+    )?;
+    Ok(EventInputs {
+        event,
+        conversation,
+        contexts,
+        recent,
+    })
 }
 
 pub(crate) fn recent_messages(
@@ -425,6 +466,14 @@ pub(crate) fn expire_checks(
     rows.collect::<Result<_, _>>().map_err(db)
 }
 
+/// `INDEXED BY`: without statistics SQLite would walk every check of the tenant by the primary
+/// key's `tenant_id` prefix (see `crate::plans`).
+pub(crate) const UNHEALTHY_DEVICES: &str = "SELECT c.device_id, c.app_id
+     FROM device_checks c INDEXED BY device_checks_unhealthy
+     JOIN devices d ON d.tenant_id = c.tenant_id AND d.id = c.device_id AND d.user_id = c.user_id
+     WHERE c.tenant_id = ?1 AND c.user_id = ?2 AND c.unhealthy_since IS NOT NULL
+     ORDER BY c.device_id";
+
 pub(crate) fn acknowledge_check(
     tx: &Transaction<'_>,
     tenant: &TenantId,
@@ -449,14 +498,7 @@ pub(crate) fn unhealthy_devices(
     user: &UserId,
 ) -> Result<Vec<(DeviceId, AppId)>, StoreError> {
     // Only devices still registered to the user count.
-    let mut stmt = tx
-        .prepare_cached(
-            "SELECT c.device_id, c.app_id FROM device_checks c
-             JOIN devices d ON d.tenant_id = c.tenant_id AND d.id = c.device_id AND d.user_id = c.user_id
-             WHERE c.tenant_id = ?1 AND c.user_id = ?2 AND c.unhealthy_since IS NOT NULL
-             ORDER BY c.device_id",
-        )
-        .map_err(db)?;
+    let mut stmt = tx.prepare_cached(UNHEALTHY_DEVICES).map_err(db)?;
     let rows = stmt
         .query_map([tenant.as_str(), user.as_str()], |row| {
             Ok((
@@ -472,6 +514,13 @@ pub(crate) fn unhealthy_devices(
 impl herald_engine::notify::store::NotifyStore for crate::SqliteStore {
     async fn outbox(&self, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
         self.pool.read(move |tx| outbox(tx, limit)).await
+    }
+
+    async fn event_inputs(&self, items: &[OutboxItem]) -> Result<Vec<EventInputs>, StoreError> {
+        let items = items.to_vec();
+        self.pool
+            .read(move |tx| items.iter().map(|item| event_inputs(tx, item)).collect())
+            .await
     }
 
     async fn user_context(

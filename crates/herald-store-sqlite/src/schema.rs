@@ -11,7 +11,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::codec::db;
 
 /// Append-only: never edit a migration that has shipped, add the next one.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 const V1: &str = "
 CREATE TABLE tenants (
@@ -219,6 +219,22 @@ CREATE TABLE device_checks (
     PRIMARY KEY (tenant_id, device_id)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX device_checks_outstanding ON device_checks (deadline) WHERE acknowledged_at IS NULL AND expired = 0;
+";
+
+/// A claim moves a delivery's `next_attempt_at` to the end of its lease, so due deliveries are
+/// one range of `deliveries_due` (leased ones no longer sit in it, to be stepped over by every
+/// claim). Deliveries leased before that rule get the same treatment.
+///
+/// Two indexes for queries keyed by something narrower than the tenant, which otherwise walked
+/// the tenant's rows: a dead device's pending deliveries, and a user's unhealthy Web Push
+/// subscriptions (asked at every live session's start).
+const V3: &str = "
+UPDATE deliveries SET next_attempt_at = max(next_attempt_at, lease_until)
+WHERE status = 'pending' AND lease_until IS NOT NULL;
+CREATE INDEX deliveries_pending_by_device ON deliveries (tenant_id, device_id)
+    WHERE status = 'pending';
+CREATE INDEX device_checks_unhealthy ON device_checks (tenant_id, user_id)
+    WHERE unhealthy_since IS NOT NULL;
 ";
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

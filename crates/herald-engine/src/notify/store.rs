@@ -15,7 +15,7 @@ use crate::notify::quiet::Preferences;
 use crate::notify::record::NotificationRecord;
 use crate::notify::timing::{Thread, UserState};
 use crate::push::Delivery;
-use crate::store::StoreError;
+use crate::store::{Conversation, StoreError};
 
 /// An event waiting for the engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +47,23 @@ pub struct UserContext {
     pub email: Option<String>,
     /// The badge: unread over every conversation.
     pub unread_total: u64,
+}
+
+/// The most transcript lines a push may carry (`content.transcript_lines` is validated
+/// against it); [`EventInputs::recent`] holds that many.
+pub const MAX_TRANSCRIPT_LINES: usize = 20;
+
+/// What evaluating one outbox event reads, gathered for a whole batch in one round trip
+/// ([`NotifyStore::event_inputs`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventInputs {
+    /// `None` if the event or its conversation is gone.
+    pub event: Option<StoredEvent>,
+    pub conversation: Option<Conversation>,
+    /// Each participant's context, with the threads of this conversation only.
+    pub contexts: BTreeMap<UserId, UserContext>,
+    /// The newest [`MAX_TRANSCRIPT_LINES`] messages at or before the event, oldest first.
+    pub recent: Vec<StoredEvent>,
 }
 
 /// Everything one engine step changes, committed atomically.
@@ -86,6 +103,10 @@ impl NotifyCommit {
 pub trait NotifyStore: Send + Sync + 'static {
     /// The oldest events not yet evaluated.
     async fn outbox(&self, limit: usize) -> Result<Vec<OutboxItem>, StoreError>;
+    /// For each item, in order, what evaluating it reads: the same as `events_after`,
+    /// `get_conversation`, `user_context` of every participant and `recent_messages` would
+    /// answer, read together (one snapshot, one round trip).
+    async fn event_inputs(&self, items: &[OutboxItem]) -> Result<Vec<EventInputs>, StoreError>;
     /// A user's devices, engine state, preferences and badge; threads of `conversation` only,
     /// or of every conversation when `None`.
     async fn user_context(

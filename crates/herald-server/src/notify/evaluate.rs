@@ -14,23 +14,21 @@ use time::OffsetDateTime;
 
 use crate::notify::apps::Apps;
 use crate::notify::compose::{self, Facts, Subject};
-use crate::notify::step::Step;
+use crate::notify::step::{Prefetched, Step};
 
-pub async fn event(step: &mut Step<'_>, item: &OutboxItem) -> Result<(), StoreError> {
+/// Evaluates one outbox event, read by [`Step::prefetch`] (`None`: it or its conversation is
+/// gone, and there is nothing to decide).
+pub async fn event(
+    step: &mut Step<'_>,
+    item: &OutboxItem,
+    inputs: Option<Prefetched>,
+) -> Result<(), StoreError> {
     step.commit.evaluated.push(item.seq);
     let state = step.state;
-    let Some(event) = state
-        .store
-        .events_after(&item.tenant, &item.conversation, item.position - 1, 1)
-        .await?
-        .pop()
-    else {
-        return Ok(());
-    };
-    let Some(conversation) = state
-        .store
-        .get_conversation(&item.tenant, &item.conversation)
-        .await?
+    let Some(Prefetched {
+        event,
+        conversation,
+    }) = inputs
     else {
         return Ok(());
     };

@@ -81,8 +81,9 @@ async fn run_once(
             break;
         }
         let mut step = Step::new(state);
-        for item in &items {
-            evaluate::event(&mut step, item).await?;
+        let inputs = step.prefetch(&items).await?;
+        for (item, inputs) in items.iter().zip(inputs) {
+            evaluate::event(&mut step, item, inputs).await?;
         }
         commit(step).await?;
     }

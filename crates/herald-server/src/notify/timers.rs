@@ -63,8 +63,6 @@ pub async fn send_new_message(
     let lines = usize::from(app.content.transcript_lines).max(1);
     let position = facts.position.unwrap_or(0);
     let recent = step
-        .state
-        .notify
         .recent_messages(&tenant, conversation, position, lines)
         .await?;
     let subject = Subject {

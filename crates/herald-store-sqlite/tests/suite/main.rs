@@ -4,3 +4,4 @@
 mod conformance;
 mod delivery_conformance;
 mod durability;
+mod event_inputs;
