@@ -173,16 +173,18 @@ fn event_inputs(tx: &Transaction<'_>, item: &OutboxItem) -> Result<EventInputs, 
         .pop()
         .filter(|e| e.position == item.position);
     let conversation = crate::transcript::conversation(tx, tenant, conversation_id)?;
-    let (Some(_), Some(found)) = (&event, &conversation) else {
+    let (Some(stored), Some(found)) = (&event, &conversation) else {
         return Ok(EventInputs {
             event,
             conversation,
             ..EventInputs::default()
         });
     };
+    let actor = stored.event.body.actor_id();
     let contexts = found
         .participants
         .iter()
+        .filter(|m| Some(&m.participant.user_id) != actor)
         .map(|m| {
             let user = &m.participant.user_id;
             Ok((

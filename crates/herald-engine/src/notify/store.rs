@@ -60,7 +60,10 @@ pub struct EventInputs {
     /// `None` if the event or its conversation is gone.
     pub event: Option<StoredEvent>,
     pub conversation: Option<Conversation>,
-    /// Each participant's context, with the threads of this conversation only.
+    /// The context of each participant but the event's actor (who is not told of their own
+    /// event; the rare paths that need the actor's context, a read, read it on their own),
+    /// with the threads of this conversation only. An agent in thousands of conversations
+    /// would otherwise cost a badge sum over all of them per event.
     pub contexts: BTreeMap<UserId, UserContext>,
     /// The newest [`MAX_TRANSCRIPT_LINES`] messages at or before the event, oldest first.
     pub recent: Vec<StoredEvent>,
@@ -104,8 +107,8 @@ pub trait NotifyStore: Send + Sync + 'static {
     /// The oldest events not yet evaluated.
     async fn outbox(&self, limit: usize) -> Result<Vec<OutboxItem>, StoreError>;
     /// For each item, in order, what evaluating it reads: the same as `events_after`,
-    /// `get_conversation`, `user_context` of every participant and `recent_messages` would
-    /// answer, read together (one snapshot, one round trip).
+    /// `get_conversation`, `user_context` of every participant but the actor and
+    /// `recent_messages` would answer, read together (one snapshot, one round trip).
     async fn event_inputs(&self, items: &[OutboxItem]) -> Result<Vec<EventInputs>, StoreError>;
     /// A user's devices, engine state, preferences and badge; threads of `conversation` only,
     /// or of every conversation when `None`.

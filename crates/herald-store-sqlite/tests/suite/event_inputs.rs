@@ -63,13 +63,19 @@ async fn a_batch_of_inputs_matches_the_single_reads_it_replaces() {
             .await
             .expect("conversation read");
         assert_eq!(got.conversation, conv);
-        let members = &conv.expect("the conversation exists").participants;
+        let actor = event.as_ref().and_then(|e| e.event.body.actor_id());
+        let members: Vec<_> = conv
+            .expect("the conversation exists")
+            .participants
+            .into_iter()
+            .filter(|m| Some(&m.participant.user_id) != actor)
+            .collect();
         assert_eq!(
             got.contexts.len(),
             members.len(),
-            "a context per participant"
+            "a context per participant but the actor"
         );
-        for m in members {
+        for m in &members {
             let single = sqlite
                 .user_context(&t, &m.participant.user_id, Some(&item.conversation))
                 .await
@@ -88,6 +94,10 @@ async fn a_batch_of_inputs_matches_the_single_reads_it_replaces() {
         visitor.devices.len(),
         1,
         "the visitor's device is in its context"
+    );
+    assert!(
+        !inputs[0].contexts.contains_key(&user("agent")),
+        "the sender is not told of their own message"
     );
     assert_eq!(
         inputs
