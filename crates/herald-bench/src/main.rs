@@ -6,6 +6,7 @@
 //! and exits by itself.
 
 mod herald;
+mod push;
 mod scenarios;
 mod stats;
 
@@ -19,7 +20,7 @@ use serde_json::json;
 use crate::stats::Row;
 
 /// Scenarios this runner knows, in the order they run by default.
-const SCENARIOS: &[&str] = &["ingest", "live", "push"];
+const SCENARIOS: &[&str] = &["ingest", "live", "push", "push-fcm"];
 
 #[derive(Parser, Debug)]
 #[command(name = "herald-bench", about = "Benchmark runner for Herald")]
@@ -33,7 +34,7 @@ struct Args {
     /// Tiny durations and counts: a smoke run of the harness, not a measurement.
     #[arg(long)]
     quick: bool,
-    /// Scenarios to run (default: all): ingest, live, push.
+    /// Scenarios to run (default: all): ingest, live, push, push-fcm.
     scenarios: Vec<String>,
 }
 
@@ -49,7 +50,7 @@ pub struct Plan {
     pub live_users: usize,
     /// Target event rate for the live scenario (events/s).
     pub live_rate: u64,
-    /// Away users (one APNs device each, one message each) for the push scenario.
+    /// Away users (one device each, one message each) for the push scenarios.
     pub push_users: usize,
 }
 
@@ -103,7 +104,8 @@ async fn main() -> anyhow::Result<()> {
         let result = match name.as_str() {
             "ingest" => scenarios::ingest(&server, plan).await,
             "live" => scenarios::live(&server, plan).await,
-            "push" => scenarios::push(&server, plan).await,
+            "push" => push::apns(&server, plan).await,
+            "push-fcm" => push::fcm(&server, plan).await,
             _ => unreachable!("checked above"),
         };
         server.stop();

@@ -18,7 +18,7 @@ use crate::stats::{Row, percentile_ms};
 /// Conversations each ingest client spreads its events over.
 const CONVERSATIONS_PER_CLIENT: u64 = 64;
 
-fn message(id: &str, conversation: &str, text: &str) -> Value {
+pub(crate) fn message(id: &str, conversation: &str, text: &str) -> Value {
     json!({
         "event_id": id, "conversation_id": conversation, "type": "message.created",
         "occurred_at": "2026-11-23T10:00:00Z",
@@ -26,7 +26,7 @@ fn message(id: &str, conversation: &str, text: &str) -> Value {
     })
 }
 
-fn http_client() -> anyhow::Result<reqwest::Client> {
+pub(crate) fn http_client() -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .pool_max_idle_per_host(1024)
         .timeout(Duration::from_secs(30))
@@ -331,140 +331,4 @@ async fn next_json(socket: &mut Socket) -> anyhow::Result<Value> {
             Err(_) => bail!("no frame within 10 s"),
         }
     }
-}
-
-/// `push`: the testkit's fake APNs (h2c, recording off) in-process, an app pointing at it with
-/// grace delay 0, one device per away user, one message per user's conversation. Pushes/s
-/// received by the fake (counted as HTTP/2 streams opened, which would include retried
-/// streams), from the first POST until all arrived or 30 s after the last acknowledgement.
-/// Event → provider request latency is not measured yet: the fake keeps no per-request time.
-pub async fn push(server: &Herald, plan: Plan) -> anyhow::Result<Vec<Row>> {
-    use herald_testkit::fake_apns::{FakeApns, KEY_ID, TEAM_ID};
-    use herald_testkit::keys::EC_PRIVATE_PEM;
-    const TOPIC: &str = "com.example.bench";
-    let fake = FakeApns::builder().topic(TOPIC).record(false).start().await;
-    let client = http_client()?;
-    let app = json!({
-        "rules": {"grace_delay_ms": 0},
-        "apns": {"team_id": TEAM_ID, "key_id": KEY_ID, "private_key": EC_PRIVATE_PEM,
-                 "topic": TOPIC, "base_url": fake.url()}
-    });
-    let response = client
-        .put(server.url("/v1/apps/bench"))
-        .bearer_auth(&server.key)
-        .json(&app)
-        .send()
-        .await?;
-    if !response.status().is_success() {
-        bail!(
-            "app refused: {} {}",
-            response.status(),
-            response.text().await?
-        );
-    }
-    let users = plan.push_users;
-    let workers = 32.min(users);
-    // Set up users, conversations and devices concurrently.
-    let mut setup = tokio::task::JoinSet::new();
-    for worker in 0..workers {
-        let client = client.clone();
-        let base = server.base.clone();
-        let key = server.key.clone();
-        setup.spawn(async move {
-            for i in (worker..users).step_by(workers) {
-                let user = format!("push-user-{i}");
-                client
-                    .put(format!(
-                        "{base}/v1/conversations/push-conv-{i}/participants/{user}"
-                    ))
-                    .bearer_auth(&key)
-                    .json(&json!({"role": "visitor"}))
-                    .send()
-                    .await?
-                    .error_for_status()?;
-                let token: Value = client
-                    .post(format!("{base}/v1/users/{user}/tokens"))
-                    .bearer_auth(&key)
-                    .send()
-                    .await?
-                    .error_for_status()?
-                    .json()
-                    .await?;
-                let token = token["token"].as_str().context("token")?.to_string();
-                client
-                    .post(format!("{base}/v1/me/devices"))
-                    .bearer_auth(&token)
-                    .json(&json!({"app_id": "bench", "channel": "apns",
-                                  "token": format!("{i:064x}"), "platform": "ios"}))
-                    .send()
-                    .await?
-                    .error_for_status()?;
-            }
-            anyhow::Ok(())
-        });
-    }
-    while let Some(done) = setup.join_next().await {
-        done??;
-    }
-    let before = fake.streams_opened();
-    eprintln!("herald-bench: herald pid {}", server.pid());
-    let started = Instant::now();
-    let mut posters = tokio::task::JoinSet::new();
-    for worker in 0..workers {
-        let client = client.clone();
-        let url = server.url("/v1/events");
-        let key = server.key.clone();
-        posters.spawn(async move {
-            let mine: Vec<usize> = (worker..users).step_by(workers).collect();
-            for chunk in mine.chunks(100) {
-                let events: Vec<Value> = chunk
-                    .iter()
-                    .map(|i| message(&format!("push-{i}"), &format!("push-conv-{i}"), "ping"))
-                    .collect();
-                client
-                    .post(&url)
-                    .bearer_auth(&key)
-                    .json(&json!({ "events": events }))
-                    .send()
-                    .await?
-                    .error_for_status()?;
-            }
-            anyhow::Ok(())
-        });
-    }
-    while let Some(done) = posters.join_next().await {
-        done??;
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while fake.streams_opened() - before < users as u64 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let delivered = fake.streams_opened() - before;
-    let text = client.get(server.url("/metrics")).send().await?.text().await?;
-    std::fs::write("target/bench-push-metrics.txt", text)?;
-    fake.stop().await;
-    Ok(vec![
-        Row::new(
-            "push",
-            "away users (one device each)",
-            users as f64,
-            "users",
-            "-",
-        ),
-        Row::new(
-            "push",
-            "HTTP/2 streams opened at the fake",
-            delivered as f64,
-            "streams",
-            "-",
-        ),
-        Row::new(
-            "push",
-            "streams/s (first POST → end of wait)",
-            delivered as f64 / elapsed,
-            "streams/s",
-            "≥ 20,000",
-        ),
-    ])
 }

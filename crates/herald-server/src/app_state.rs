@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use herald_engine::clock::Clock;
 use herald_engine::delivery::DeliveryQueue;
+use herald_engine::ids::TenantId;
 use herald_engine::notify::store::NotifyStore;
-use herald_engine::store::Store;
+use herald_engine::store::{Appended, Store};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Notify;
 
@@ -36,4 +37,15 @@ pub struct AppState {
     pub delivery_wakeup: Arc<Notify>,
     /// What the delivery workers share: breakers, endpoint health, bulkheads.
     pub delivery: Arc<DeliveryCore>,
+}
+
+impl AppState {
+    /// After events were committed: live sessions get them, and the notification engine is
+    /// woken to evaluate them (else it would find them only at its next poll).
+    pub fn committed(&self, tenant: &TenantId, appended: &[Appended]) {
+        self.hub.publish(tenant, appended);
+        if appended.iter().any(|a| !a.duplicate) {
+            self.engine.wake();
+        }
+    }
 }

@@ -21,6 +21,7 @@ pub struct Config {
     pub auth: Auth,
     pub log: Log,
     pub delivery: Delivery,
+    pub engine: Engine,
     pub outbound: Outbound,
     /// Where the master key for secrets at rest comes from. Default: `<data_dir>/master.key`,
     /// generated on first start.
@@ -122,6 +123,21 @@ pub struct Delivery {
     pub poll_ms: u64,
 }
 
+/// The notification engine task.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Engine {
+    /// Longest the engine sleeps without looking for work. Writes through the API wake it at
+    /// once; this catches what nothing woke it for (events written by the operator CLI).
+    pub poll_ms: u64,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self { poll_ms: 1_000 }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
@@ -147,6 +163,7 @@ impl Default for Config {
             auth: Auth::default(),
             log: Log::default(),
             delivery: Delivery::default(),
+            engine: Engine::default(),
             outbound: Outbound::default(),
             master_key_file: None,
             master_key: None,
@@ -283,6 +300,9 @@ impl Config {
         }
         if !(10..=60_000).contains(&d.poll_ms) {
             return bad("delivery.poll_ms", "must be between 10 and 60000");
+        }
+        if !(10..=60_000).contains(&self.engine.poll_ms) {
+            return bad("engine.poll_ms", "must be between 10 and 60000");
         }
         if let Some(key) = &self.auth.operator_key
             && key.len() < 16

@@ -154,7 +154,7 @@ pub async fn put_participant(
             state.clock.now(),
         )
         .await?;
-    state.hub.publish(&caller.tenant, appended.as_slice());
+    state.committed(&caller.tenant, appended.as_slice());
     Ok(Json(MembershipChange {
         changed: appended.is_some(),
         event: appended.as_ref().map(result),
@@ -188,9 +188,7 @@ pub async fn delete_participant(
     let Some(appended) = appended else {
         return Err(ApiError::NotFound("participant"));
     };
-    state
-        .hub
-        .publish(&caller.tenant, std::slice::from_ref(&appended));
+    state.committed(&caller.tenant, std::slice::from_ref(&appended));
     Ok((
         StatusCode::OK,
         Json(MembershipChange {

@@ -93,7 +93,7 @@ pub async fn post_events(
     metrics::counter!("herald_events_accepted_total")
         .increment((appended.len() - duplicates) as u64);
     metrics::counter!("herald_events_duplicate_total").increment(duplicates as u64);
-    state.hub.publish(&caller.tenant, &appended);
+    state.committed(&caller.tenant, &appended);
     let mut results: Vec<EventResult> = appended.iter().map(result).collect();
     Ok(Json(if batch {
         PostEventsResponse::Batch(BatchResult { results })

@@ -265,7 +265,7 @@ pub async fn mark_read(
             StoreError::EventInvalid { invalid, .. } => ApiError::Validation(invalid),
             other => other.into(),
         })?;
-    state.hub.publish(&caller.tenant, appended.as_slice());
+    state.committed(&caller.tenant, appended.as_slice());
     let membership = state
         .store
         .membership(&caller.tenant, &cid, &caller.user)

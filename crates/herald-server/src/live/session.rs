@@ -302,7 +302,7 @@ impl Session {
             .await
         {
             Ok(appended) => {
-                self.state.hub.publish(&self.tenant, appended.as_slice());
+                self.state.committed(&self.tenant, appended.as_slice());
                 Ok(())
             }
             Err(StoreError::EventInvalid { invalid, .. }) => {

@@ -68,7 +68,11 @@ impl<'a> Step<'a> {
                     self.contexts.entry(key).or_insert(ctx);
                 }
                 self.recent.insert(
-                    (item.tenant.clone(), item.conversation.clone(), item.position),
+                    (
+                        item.tenant.clone(),
+                        item.conversation.clone(),
+                        item.position,
+                    ),
                     recent,
                 );
                 Some(Prefetched {
@@ -127,8 +131,10 @@ impl<'a> Step<'a> {
         user: &UserId,
         conversation: Option<&ConversationId>,
     ) -> Result<UserContext, StoreError> {
-        let prefetched = conversation
-            .and_then(|c| self.contexts.get(&(tenant.clone(), user.clone(), c.clone())));
+        let prefetched = conversation.and_then(|c| {
+            self.contexts
+                .get(&(tenant.clone(), user.clone(), c.clone()))
+        });
         let mut ctx = match prefetched {
             Some(ctx) => ctx.clone(),
             None => {

@@ -13,14 +13,14 @@ use crate::notify::{Signal, evaluate, health, timers};
 
 /// Events evaluated per committed step: amortises the commit, bounds a step's length.
 const BATCH: usize = 128;
-/// Checked even without a signal: events written by another process (the operator CLI), and a
-/// backstop should a wake-up be missed.
-const POLL: Duration = Duration::from_secs(1);
 
 /// How often, at most, Web Push health checks are swept (in wall-clock time).
 const HEALTH_SWEEP: Duration = Duration::from_secs(1);
 
 pub fn spawn(state: AppState, mut signals: mpsc::UnboundedReceiver<Signal>) -> JoinHandle<()> {
+    // Checked even without a signal: events written by another process (the operator CLI),
+    // and a backstop should a wake-up be missed.
+    let poll = Duration::from_millis(state.config.engine.poll_ms);
     tokio::spawn(async move {
         let mut last_sweep: Option<std::time::Instant> = None;
         loop {
@@ -35,7 +35,7 @@ pub fn spawn(state: AppState, mut signals: mpsc::UnboundedReceiver<Signal>) -> J
                     tracing::error!(error.message = %e, "web push health check sweep failed");
                 }
             }
-            match run_once(&state, &mut signals).await {
+            match run_once(&state, &mut signals, poll).await {
                 Ok(sleep) => {
                     tokio::select! {
                         signal = signals.recv() => match signal {
@@ -47,7 +47,7 @@ pub fn spawn(state: AppState, mut signals: mpsc::UnboundedReceiver<Signal>) -> J
                 }
                 Err(e) => {
                     tracing::error!(error.message = %e, "notification engine step failed; retrying");
-                    tokio::time::sleep(POLL).await;
+                    tokio::time::sleep(poll).await;
                 }
             }
         }
@@ -71,6 +71,7 @@ async fn handle(state: &AppState, signal: Signal) {
 async fn run_once(
     state: &AppState,
     signals: &mut mpsc::UnboundedReceiver<Signal>,
+    poll: Duration,
 ) -> Result<Duration, StoreError> {
     while let Ok(signal) = signals.try_recv() {
         handle(state, signal).await;
@@ -99,8 +100,8 @@ async fn run_once(
     let now = state.clock.now();
     Ok(match state.notify.next_due().await? {
         Some(due) if due <= now => Duration::ZERO,
-        Some(due) => POLL.min(Duration::try_from(due - now).unwrap_or(POLL)),
-        None => POLL,
+        Some(due) => poll.min(Duration::try_from(due - now).unwrap_or(poll)),
+        None => poll,
     })
 }
 

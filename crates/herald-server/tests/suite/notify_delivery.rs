@@ -196,3 +196,42 @@ async fn a_web_push_subscription_that_misses_its_health_check_is_asked_to_resubs
         json!({"type": "resubscribe", "device_id": device_id, "app_id": "web"})
     );
 }
+
+#[tokio::test]
+async fn writes_through_the_api_wake_the_engine_instead_of_waiting_for_its_poll() {
+    // The engine's poll is a minute, longer than the test waits: only a wake-up from the
+    // API can get these pushes out in time.
+    let channel = RecordingChannel::new();
+    let hub = TestHub::builder()
+        .configure(|c| c.engine.poll_ms = 60_000)
+        .channel("apns", channel.clone())
+        .start()
+        .await;
+    let app = json!({"rules": {"grace_delay_ms": 0}});
+    assert_eq!(hub.put("/v1/apps/chat", &hub.key, app).await.0, 201);
+    hub.put(
+        "/v1/conversations/c1/participants/visitor-1",
+        &hub.key,
+        json!({"role": "visitor"}),
+    )
+    .await;
+    let token = hub.token("visitor-1").await;
+    let device =
+        json!({"app_id": "chat", "channel": "apns", "token": "abcd1234", "platform": "ios"});
+    assert_eq!(hub.post("/v1/me/devices", &token, device).await.0, 201);
+
+    let position = say(&hub, "m1", "Hello").await;
+    let sent = channel.wait_for(1).await;
+    assert_eq!(sent[0].push.kind, PushKind::NewMessage);
+
+    let (status, _) = hub
+        .post(
+            "/v1/me/conversations/c1/read",
+            &token,
+            json!({"position": position}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let sent = channel.wait_for(2).await;
+    assert_eq!((sent[1].push.kind, sent[1].push.badge), (PushKind::Read, 0));
+}
