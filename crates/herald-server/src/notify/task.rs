@@ -14,6 +14,11 @@ use crate::notify::{Signal, evaluate, health, timers};
 /// Events evaluated per committed step: amortises the commit, bounds a step's length.
 const BATCH: usize = 128;
 
+/// After a wake-up for new events, how long the engine lets more arrive before it looks: under
+/// load every POST wakes it, and evaluating a handful of events per step made many small
+/// commits that took the writer from ingest. A few milliseconds keep steps near `BATCH`.
+const LINGER: Duration = Duration::from_millis(5);
+
 /// How often, at most, Web Push health checks are swept (in wall-clock time).
 const HEALTH_SWEEP: Duration = Duration::from_secs(1);
 
@@ -39,6 +44,7 @@ pub fn spawn(state: AppState, mut signals: mpsc::UnboundedReceiver<Signal>) -> J
                 Ok(sleep) => {
                     tokio::select! {
                         signal = signals.recv() => match signal {
+                            Some(Signal::Wake) => tokio::time::sleep(LINGER).await,
                             Some(signal) => handle(&state, signal).await,
                             None => return,
                         },
