@@ -363,10 +363,11 @@ impl AppConfig {
                 "must be an HTTP status",
             ));
         }
-        if usize::from(self.content.transcript_lines) > crate::notify::store::MAX_TRANSCRIPT_LINES {
+        let most_lines = crate::notify::store::MAX_TRANSCRIPT_LINES;
+        if usize::from(self.content.transcript_lines) > most_lines {
             return Err(Invalid::new(
                 "content.transcript_lines",
-                "must be at most 20",
+                format!("must be at most {most_lines}"),
             ));
         }
         if let Some(apns) = &self.apns {
@@ -595,6 +596,17 @@ mod tests {
                 .path,
             "smtp.password"
         );
+    }
+
+    #[test]
+    fn a_push_quotes_at_most_the_transcript_lines_the_engine_reads() {
+        let lines = |n: usize| -> AppConfig {
+            serde_json::from_value(json!({"content": {"transcript_lines": n}})).unwrap()
+        };
+        let most = crate::notify::store::MAX_TRANSCRIPT_LINES;
+        assert!(lines(most).validate().is_ok());
+        let refused = lines(most + 1).validate().unwrap_err();
+        assert_eq!(refused.path, "content.transcript_lines");
     }
 
     #[test]

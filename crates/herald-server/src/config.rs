@@ -446,4 +446,21 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    fn engine_settings_are_checked() {
+        figment::Jail::expect_with(|_| {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("herald.toml");
+            std::fs::write(&file, "[engine]\npoll_ms = 5\n").unwrap();
+            let err = Config::load(Some(&file)).unwrap_err();
+            assert!(err.contains("engine.poll_ms"), "{err}");
+            std::fs::write(&file, "[engine]\npoll_ms = 250\n").unwrap();
+            assert_eq!(Config::load(Some(&file)).unwrap().engine.poll_ms, 250);
+            std::fs::write(&file, "[engine]\npoll = 250\n").unwrap();
+            let err = Config::load(Some(&file)).unwrap_err();
+            assert!(err.contains("poll"), "{err}");
+            Ok(())
+        });
+    }
 }
