@@ -17,8 +17,13 @@ use crate::live::hub::Hub;
 use crate::notify::EngineHandle;
 use crate::seal::Sealer;
 
+/// A handle on [`Shared`]: one pointer, so the clone every request, connection and live
+/// session takes is one reference count, not a copy of the whole (over a kilobyte, which an
+/// idle live session held twice).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub store: Arc<dyn Store>,
     /// The same store, seen through the notification engine's port.
     pub notify: Arc<dyn NotifyStore>,
@@ -40,6 +45,10 @@ pub struct AppState {
 }
 
 impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+
     /// After events were committed: live sessions get them, and the notification engine is
     /// woken to evaluate them (else it would find them only at its next poll).
     pub fn committed(&self, tenant: &TenantId, appended: &[Appended]) {
@@ -47,5 +56,13 @@ impl AppState {
         if appended.iter().any(|a| !a.duplicate) {
             self.engine.wake();
         }
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
     }
 }

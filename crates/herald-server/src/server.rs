@@ -13,7 +13,7 @@ use herald_engine::store::Store;
 use herald_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
-use crate::app_state::AppState;
+use crate::app_state::{AppState, Shared};
 use crate::config::Config;
 use crate::delivery::registry::ChannelRegistry;
 use crate::live::hub::Hub;
@@ -96,7 +96,7 @@ impl Server {
         let channels = crate::channels::builtin(&config, clock.clone())
             .map_err(anyhow::Error::msg)?
             .overridden_by(channels);
-        let state = AppState {
+        let state = AppState::new(Shared {
             store: backend.store,
             notify: backend.notify,
             queue: backend.queue,
@@ -110,7 +110,7 @@ impl Server {
             engine,
             delivery,
             delivery_wakeup,
-        };
+        });
         Ok(Server {
             state,
             listener,

@@ -295,6 +295,11 @@ pub struct LiveQuery {
     pub token: Option<String>,
 }
 
+/// A live session's read buffer. tungstenite allocates it up front (128 KiB by default), and
+/// most sessions sit idle holding it: that default alone was ~150 KB of the process per
+/// session. Client frames are small; a larger one is still read whole, only in more reads.
+const LIVE_READ_BUFFER: usize = 1024;
+
 #[utoipa::path(
     get, path = "/v1/live", tag = "me", params(LiveQuery),
     responses((status = 101, description = "WebSocket live session (JSON text frames; see the live protocol)"),
@@ -311,6 +316,7 @@ pub async fn live(
     let initial = q.state.unwrap_or(SessionState::Foreground);
     ws.max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(LIVE_READ_BUFFER)
         .on_upgrade(move |socket| {
             crate::live::session::run(state, socket, caller.tenant, caller.user, initial)
         })

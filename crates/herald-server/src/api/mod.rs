@@ -14,9 +14,9 @@ pub mod notifications;
 pub mod ops;
 pub mod users;
 
-use axum::Json;
+use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::http::Request;
+use axum::http::{Request, header};
 use axum::response::IntoResponse;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -112,9 +112,18 @@ pub fn router(state: AppState) -> axum::Router {
         ))
         .with_state(state.clone())
         .split_for_parts();
-    let openapi = serde_json::to_value(&openapi).expect("the OpenAPI document serialises");
+    // Serialised once and shared: axum clones every route's handler for each new connection,
+    // and a document held as a `Value` was deep-copied each time (most of the cost of opening
+    // a live session).
+    let openapi =
+        Bytes::from(serde_json::to_vec(&openapi).expect("the OpenAPI document serialises"));
     router
-        .route("/openapi.json", axum::routing::get(move || async move { Json(openapi) }))
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || async move {
+                ([(header::CONTENT_TYPE, "application/json")], openapi)
+            }),
+        )
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))

@@ -16,7 +16,7 @@ use herald_engine::store::{Appended, UnreadChange};
 use tokio::sync::{mpsc, watch};
 
 use crate::live::presence::{Ending, Presence, PresenceState, UserPresence};
-use crate::live::protocol::SessionState;
+use crate::live::protocol::{self, SessionState};
 use crate::notify::EngineHandle;
 
 /// A committed event, serialised once for every recipient.
@@ -30,11 +30,9 @@ pub struct LiveEvent {
 #[derive(Debug, Clone)]
 pub enum Outbound {
     Event(Arc<LiveEvent>),
-    Unread {
-        conversation_id: ConversationId,
-        count: u64,
-        total: u64,
-    },
+    /// An `unread` frame, ready to send. Boxed so the enum stays two words: every session's
+    /// queue allocates a block of slots up front, idle or not.
+    Unread(Box<str>),
 }
 
 type UserKey = (TenantId, UserId);
@@ -169,11 +167,8 @@ impl Hub {
                 total,
             } in &effects.unread
             {
-                let frame = Outbound::Unread {
-                    conversation_id: conversation_id.clone(),
-                    count: *count,
-                    total: *total,
-                };
+                let frame = protocol::unread(conversation_id, *count, *total);
+                let frame = Outbound::Unread(frame.into_boxed_str());
                 deliver(&mut users, tenant, user_id, frame);
             }
         }
