@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use herald_engine::clock::{Clock, SystemClock};
 use herald_engine::delivery::DeliveryQueue;
 use herald_engine::notify::store::NotifyStore;
@@ -154,7 +155,15 @@ impl Server {
         );
         let app = crate::api::router(self.state);
         tracing::info!(listen = %self.listener.local_addr()?, "herald is serving");
-        let result = axum::serve(self.listener, app)
+        // Frames and answers are small and written as soon as they are ready; Nagle's algorithm
+        // would hold each one back until the peer acknowledged the previous (tens of ms with
+        // delayed ACKs).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error.message = %e, "could not set TCP_NODELAY");
+            }
+        });
+        let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 tracing::info!(

@@ -21,7 +21,7 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use herald_engine::store::StoreError;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
@@ -101,6 +101,7 @@ impl Pool {
     {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Pending {
+            queued_at: Instant::now(),
             work: Some(work),
             outcome: None,
             reply,
@@ -190,7 +191,17 @@ fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Box<dyn WriteJob>>) {
     while let Ok(first) = queue.recv() {
         let mut group = vec![first];
         group.extend(queue.try_iter().take(MAX_GROUP - 1));
-        let failure = commit_group(&mut conn, &mut group).err().map(|e| {
+        let started = Instant::now();
+        // How long writes queue for the writer, and how long a group holds it: the two halves
+        // of a write's latency, and the first place to look when acknowledgements slow down.
+        for job in &group {
+            metrics::histogram!("herald_store_write_wait_seconds")
+                .record(started.duration_since(job.queued_at()).as_secs_f64());
+        }
+        let committed = commit_group(&mut conn, &mut group);
+        metrics::histogram!("herald_store_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("herald_store_commit_jobs").record(group.len() as f64);
+        let failure = committed.err().map(|e| {
             tracing::error!(error = %e, jobs = group.len(), "sqlite group commit failed");
             format!("sqlite commit failed: {e}")
         });
@@ -226,9 +237,12 @@ trait WriteJob: Send {
     /// Answers the caller once the group's fate is known. `group_failure` is set when the group
     /// did not commit, and then replaces the job's own outcome.
     fn answer(self: Box<Self>, group_failure: Option<&str>);
+    /// When the job was handed to the writer.
+    fn queued_at(&self) -> Instant;
 }
 
 struct Pending<T, F> {
+    queued_at: Instant,
     work: Option<F>,
     outcome: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
@@ -250,6 +264,10 @@ where
         let ok = outcome.is_ok();
         self.outcome = Some(outcome);
         ok
+    }
+
+    fn queued_at(&self) -> Instant {
+        self.queued_at
     }
 
     fn answer(self: Box<Self>, group_failure: Option<&str>) {
@@ -282,6 +300,7 @@ mod tests {
     ) {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Pending {
+            queued_at: Instant::now(),
             work: Some(work),
             outcome: None,
             reply,

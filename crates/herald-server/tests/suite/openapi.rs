@@ -338,4 +338,16 @@ async fn health_readiness_and_metrics_answer() {
         text.contains("# TYPE herald_events_accepted_total counter"),
         "Prometheus text format:\n{text}"
     );
+    // The store's writer reports its queue wait, commit time and group size: an operator's
+    // first look when acknowledgements slow down.
+    for histogram in [
+        "herald_store_write_wait_seconds",
+        "herald_store_commit_seconds",
+        "herald_store_commit_jobs",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {histogram} histogram")),
+            "no {histogram} in:\n{text}"
+        );
+    }
 }
