@@ -8,7 +8,9 @@
 mod herald;
 mod push;
 mod scenarios;
+mod sessions;
 mod stats;
+mod timers;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,7 +22,7 @@ use serde_json::json;
 use crate::stats::Row;
 
 /// Scenarios this runner knows, in the order they run by default.
-const SCENARIOS: &[&str] = &["ingest", "live", "push", "push-fcm"];
+const SCENARIOS: &[&str] = &["ingest", "live", "push", "push-fcm", "sessions", "timers"];
 
 #[derive(Parser, Debug)]
 #[command(name = "herald-bench", about = "Benchmark runner for Herald")]
@@ -34,7 +36,10 @@ struct Args {
     /// Tiny durations and counts: a smoke run of the harness, not a measurement.
     #[arg(long)]
     quick: bool,
-    /// Scenarios to run (default: all): ingest, live, push, push-fcm.
+    /// Idle live sessions for the sessions scenario (default 19,000; 200 with --quick).
+    #[arg(long)]
+    sessions: Option<usize>,
+    /// Scenarios to run (default: all): ingest, live, push, push-fcm, sessions, timers.
     scenarios: Vec<String>,
 }
 
@@ -52,6 +57,14 @@ pub struct Plan {
     pub live_rate: u64,
     /// Away users (one device each, one message each) for the push scenarios.
     pub push_users: usize,
+    /// Idle live sessions held open for the sessions scenario.
+    pub sessions: usize,
+    /// Client processes (each with its own 127.0.0.x source address) holding them.
+    pub session_processes: usize,
+    /// Away users (one device, one conversation, one grace timer each) for the timers scenario.
+    pub timer_users: usize,
+    /// Events/s at which the timers scenario posts (and so at which its timers come due).
+    pub timer_rate: u64,
 }
 
 impl Plan {
@@ -64,6 +77,10 @@ impl Plan {
                 live_users: 10,
                 live_rate: 200,
                 push_users: 50,
+                sessions: 200,
+                session_processes: 2,
+                timer_users: 200,
+                timer_rate: 200,
             }
         } else {
             Plan {
@@ -73,6 +90,11 @@ impl Plan {
                 live_users: 300,
                 live_rate: 5_000,
                 push_users: 20_000,
+                // One process may hold 20,000 descriptors: Herald keeps some for itself.
+                sessions: 19_000,
+                session_processes: 4,
+                timer_users: 100_000,
+                timer_rate: 2_000,
             }
         }
     }
@@ -80,6 +102,13 @@ impl Plan {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // The sessions scenario's client processes are this binary again.
+    let argv: Vec<String> = std::env::args().collect();
+    if let [_, mode, ws_url, source] = argv.as_slice()
+        && mode == "sessions-client"
+    {
+        return sessions::client_main(ws_url, source).await;
+    }
     let args = Args::parse();
     let chosen: Vec<String> = if args.scenarios.is_empty() {
         SCENARIOS.iter().map(|s| s.to_string()).collect()
@@ -94,7 +123,10 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
-    let plan = Plan::new(args.quick);
+    let mut plan = Plan::new(args.quick);
+    if let Some(sessions) = args.sessions {
+        plan.sessions = sessions;
+    }
     let mut rows: Vec<Row> = Vec::new();
     for name in &chosen {
         // A fresh Herald (and data directory) per scenario so one does not skew the next.
@@ -106,6 +138,8 @@ async fn main() -> anyhow::Result<()> {
             "live" => scenarios::live(&server, plan).await,
             "push" => push::apns(&server, plan).await,
             "push-fcm" => push::fcm(&server, plan).await,
+            "sessions" => sessions::sessions(&server, plan).await,
+            "timers" => timers::timers(&server, plan).await,
             _ => unreachable!("checked above"),
         };
         server.stop();

@@ -259,6 +259,7 @@ pub async fn live(server: &Herald, plan: Plan) -> anyhow::Result<Vec<Row>> {
         let key = server.key.clone();
         let posted = posted.clone();
         posters.spawn(async move {
+            let sent = Instant::now();
             if let Ok(r) = client
                 .post(&url)
                 .bearer_auth(&key)
@@ -268,11 +269,16 @@ pub async fn live(server: &Herald, plan: Plan) -> anyhow::Result<Vec<Row>> {
                 && r.status().is_success()
             {
                 posted.fetch_add(per_tick, Ordering::Relaxed);
+                return Some(sent.elapsed());
             }
+            None
         });
     }
     let post_elapsed = started.elapsed().as_secs_f64();
-    while posters.join_next().await.is_some() {}
+    let mut acks = Vec::new();
+    while let Some(done) = posters.join_next().await {
+        acks.extend(done?);
+    }
     let posted_now = posted.load(Ordering::Relaxed);
     while received.load(Ordering::Relaxed) < posted_now && Instant::now() < receive_until {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -298,6 +304,20 @@ pub async fn live(server: &Herald, plan: Plan) -> anyhow::Result<Vec<Row>> {
             latencies.len() as f64 / posted.max(1) as f64,
             "ratio",
             "1",
+        ),
+        Row::new(
+            "live",
+            "POST → durable ack p50 (part of the below)",
+            percentile_ms(&mut acks, 50.0),
+            "ms",
+            "-",
+        ),
+        Row::new(
+            "live",
+            "POST → durable ack p99",
+            percentile_ms(&mut acks, 99.0),
+            "ms",
+            "-",
         ),
         Row::new(
             "live",

@@ -55,13 +55,18 @@ pub fn percentile_ms(samples: &mut [Duration], p: f64) -> f64 {
 }
 
 pub fn print_table(rows: &[Row]) {
+    let width = |column: fn(&Row) -> usize, header: &str| {
+        rows.iter().map(column).max().unwrap_or(0).max(header.len())
+    };
+    let metric = width(|r| r.metric.chars().count(), "metric");
+    let scenario = width(|r| r.scenario.len(), "scenario");
     println!(
-        "{:<10} {:<34} {:>14} {:<10} SPEC §4 target",
+        "{:<scenario$} {:<metric$} {:>14} {:<10} SPEC §4 target",
         "scenario", "metric", "value", "unit"
     );
     for row in rows {
         println!(
-            "{:<10} {:<34} {:>14.2} {:<10} {}",
+            "{:<scenario$} {:<metric$} {:>14.2} {:<10} {}",
             row.scenario, row.metric, row.value, row.unit, row.target
         );
     }

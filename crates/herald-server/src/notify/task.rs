@@ -104,7 +104,15 @@ async fn run_once(
         }
     }
     let now = state.clock.now();
-    Ok(match state.notify.next_due().await? {
+    // The store keeps due times rounded down to the millisecond. Waking at one could be up to
+    // 1 ms early, and a round that fires nothing still reads and rewrites every thread it
+    // picked, then spins until they are due: the timers fired late by that wasted round.
+    let next = state
+        .notify
+        .next_due()
+        .await?
+        .map(|due| due + Duration::from_millis(1));
+    Ok(match next {
         Some(due) if due <= now => Duration::ZERO,
         Some(due) => poll.min(Duration::try_from(due - now).unwrap_or(poll)),
         None => poll,

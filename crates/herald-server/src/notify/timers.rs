@@ -91,6 +91,7 @@ pub async fn send_new_message(
 /// Fires every thread whose timer is due.
 pub async fn fire_threads(step: &mut Step<'_>, limit: usize) -> Result<usize, StoreError> {
     let due = step.state.notify.due_threads(step.now, limit).await?;
+    step.prefetch_threads(&due).await?;
     for key in &due {
         fire_thread(step, key).await?;
     }
@@ -109,24 +110,29 @@ async fn fire_thread(step: &mut Step<'_>, key: &ThreadKey) -> Result<(), StoreEr
     else {
         return Ok(());
     };
+    if let Some(pending) = thread.pending.as_ref().filter(|p| p.due_at <= step.now) {
+        step.fired("push", pending.due_at);
+    }
     let apps = state
         .engine
         .apps
         .get(state.store.as_ref(), &key.tenant)
         .await?;
     let Some((_, app)) = apps.iter().find(|(id, _)| *id == key.app) else {
-        // The app was deleted: nothing can carry what waited.
-        if let Some(id) = timing::on_foreground(&mut thread)
-            && let Some(mut r) = step.load_record(&key.tenant, &id).await?
-        {
-            r.note(Status::Cancelled, "the app was deleted", step.now);
-            step.record(r);
+        // The app was deleted: nothing can carry what waited — a push or an email digest.
+        // Left on the thread, a due digest would be due again at every round, for ever.
+        let push = timing::on_foreground(&mut thread);
+        let digest = thread.digest.take().map(|d| d.notification_id);
+        for id in push.into_iter().chain(digest) {
+            if let Some(mut r) = step.load_record(&key.tenant, &id).await? {
+                r.note(Status::Cancelled, "the app was deleted", step.now);
+                step.record(r);
+            }
         }
         step.commit.threads.push((key.clone(), thread));
         return Ok(());
     };
-    let membership = state
-        .store
+    let membership = step
         .membership(&key.tenant, &key.conversation, &key.user)
         .await?;
     let unread = membership.as_ref().map_or(0, |m| m.unread);
@@ -197,6 +203,9 @@ async fn fire_thread(step: &mut Step<'_>, key: &ThreadKey) -> Result<(), StoreEr
                     .await?;
             }
         }
+    }
+    if let Some(digest) = thread.digest.as_ref().filter(|d| d.due_at <= step.now) {
+        step.fired("digest", digest.due_at);
     }
     match timing::on_digest_due(&mut thread, unread, step.now) {
         DigestStep::Nothing => {}
@@ -338,6 +347,9 @@ pub async fn fire_scheduled(step: &mut Step<'_>, limit: usize) -> Result<usize, 
         let Some(record) = step.load_record(tenant, id).await? else {
             continue;
         };
+        if let Some(due_at) = record.due_at {
+            step.fired("scheduled", due_at);
+        }
         proactive(step, record).await?;
     }
     Ok(due.len())

@@ -763,6 +763,25 @@ async fn a_read_before_the_email_delay_means_no_email() {
 }
 
 #[tokio::test]
+async fn deleting_the_app_cancels_the_push_and_the_email_digest_that_waited_for_it() {
+    let mut s = Story::new(json!({"email_delay_ms": 600000})).await;
+    with_email(&s).await;
+    s.say("agent-7", "agent", "hello").await;
+    let (status, body) = s.hub.delete("/v1/apps/chat", &s.hub.key).await;
+    assert!(status.is_success(), "{body}");
+    s.advance(600_000);
+    let decisions = s.decisions("visitor-1").await;
+    for kind in ["new_message", "digest"] {
+        let waited = decisions.iter().find(|d| d["kind"] == kind).unwrap();
+        assert_eq!(waited["status"], "cancelled", "{waited}");
+        assert!(
+            waited.to_string().contains("the app was deleted"),
+            "{waited}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn incoming_and_missed_calls_are_emailed_but_revocations_are_not() {
     let mut s = Story::new(json!({})).await;
     with_email(&s).await;

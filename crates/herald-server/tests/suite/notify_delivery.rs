@@ -235,3 +235,50 @@ async fn writes_through_the_api_wake_the_engine_instead_of_waiting_for_its_poll(
     let sent = channel.wait_for(2).await;
     assert_eq!((sent[1].push.kind, sent[1].push.badge), (PushKind::Read, 0));
 }
+
+/// The value of the `/metrics` sample whose name and labels are exactly `series`.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn a_grace_timer_that_fires_records_how_late_its_decision_was_committed() {
+    let channel = RecordingChannel::new();
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let hub = hub_with(channel.clone(), clock.clone()).await;
+    say(&hub, "m1", "Hello").await;
+    settle(&hub).await;
+    // The manual clock stands still while the engine works, so the lateness is exactly how far
+    // past the 5 s grace delay it is moved: 25 ms, between the 20 ms and 30 ms buckets.
+    clock.advance(time::Duration::milliseconds(5_025));
+    hub.state.engine.wake();
+    channel.wait_for(1).await;
+    let count = "herald_timer_lateness_seconds_count{timer=\"push\"}";
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let metrics = loop {
+        let response = hub.http.get(hub.url("/metrics")).send().await.unwrap();
+        let metrics = response.text().await.unwrap();
+        if sample(&metrics, count).is_some() {
+            break metrics;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no timer lateness in:\n{metrics}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(sample(&metrics, count), Some(1.0), "{metrics}");
+    let bucket = |le: &str| {
+        sample(
+            &metrics,
+            &format!("herald_timer_lateness_seconds_bucket{{timer=\"push\",le=\"{le}\"}}"),
+        )
+    };
+    assert_eq!(
+        (bucket("0.02"), bucket("0.03")),
+        (Some(0.0), Some(1.0)),
+        "{metrics}"
+    );
+}

@@ -350,4 +350,8 @@ async fn health_readiness_and_metrics_answer() {
             "no {histogram} in:\n{text}"
         );
     }
+    assert!(
+        text.contains("herald_store_commit_jobs_bucket{le=\"512\"}"),
+        "jobs per group are counted in buckets up to the group bound:\n{text}"
+    );
 }
