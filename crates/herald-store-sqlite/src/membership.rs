@@ -48,18 +48,16 @@ pub(crate) fn list(
     rows.collect::<Result<_, _>>().map_err(db)
 }
 
+pub(crate) const MEMBER_IDS: &str = "SELECT user_id FROM memberships
+     WHERE tenant_id = ?1 AND conversation_id = ?2 ORDER BY user_id";
+
 /// Sorted by user id.
 pub(crate) fn user_ids(
     tx: &Transaction<'_>,
     tenant: &TenantId,
     conversation: &ConversationId,
 ) -> Result<Vec<UserId>, StoreError> {
-    let mut stmt = tx
-        .prepare_cached(
-            "SELECT user_id FROM memberships
-             WHERE tenant_id = ?1 AND conversation_id = ?2 ORDER BY user_id",
-        )
-        .map_err(db)?;
+    let mut stmt = tx.prepare_cached(MEMBER_IDS).map_err(db)?;
     let rows = stmt
         .query_map([tenant.as_str(), conversation.as_str()], |row| {
             parsed_at(row, 0, UserId::parse)

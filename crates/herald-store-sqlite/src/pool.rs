@@ -24,6 +24,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use herald_engine::store::StoreError;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
@@ -149,13 +150,24 @@ fn stopped() -> StoreError {
     StoreError::Unavailable("the store's threads have stopped".into())
 }
 
+/// What every connection gets: the lock wait, a statement cache big enough for every
+/// statement, and query plans that do not depend on bound values (QPSG). Without it SQLite
+/// compiled a cached statement again at many of its runs (see `plans`), and our plans are
+/// pinned by hand where it matters anyway.
+pub(crate) fn tune(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map_err(db)?;
+    Ok(())
+}
+
 /// `synchronous=FULL`: in WAL mode it fsyncs the WAL at every commit, so a write that was
 /// acknowledged survives `kill -9` *and* power loss. `NORMAL` would fsync only at checkpoints
 /// and could lose the last commits on power loss, yet callers acknowledge (HTTP 2xx) as soon as
 /// a write returns. Group commit pays for the fsync once per group, not once per write.
 fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    tune(conn)?;
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
         .map_err(db)?;
@@ -170,8 +182,7 @@ fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(db)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    tune(&conn)?;
     Ok(conn)
 }
 
