@@ -9,6 +9,7 @@ mod herald;
 mod push;
 mod scenarios;
 mod sessions;
+mod setup;
 mod stats;
 mod timers;
 

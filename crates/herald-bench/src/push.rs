@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use crate::Plan;
 use crate::herald::Herald;
 use crate::scenarios::{http_client, message};
+use crate::setup::{self, device_token};
 use crate::stats::{Row, percentile_ms};
 
 const TOPIC: &str = "com.example.bench";
@@ -89,10 +90,6 @@ impl Fake {
     }
 }
 
-fn token(user: usize) -> String {
-    format!("{user:064x}")
-}
-
 pub async fn apns(server: &Herald, plan: Plan) -> anyhow::Result<Vec<Row>> {
     let fake = Fake::Apns(FakeApns::builder().topic(TOPIC).record(false).start().await);
     let mut rows = run(server, plan, &fake).await?;
@@ -148,50 +145,10 @@ async fn run(server: &Herald, plan: Plan, fake: &Fake) -> anyhow::Result<Vec<Row
     }
     let users = plan.push_users;
     let clients = CLIENTS.min(users);
-    let mut setup = tokio::task::JoinSet::new();
-    for worker in 0..clients {
-        let client = client.clone();
-        let base = server.base.clone();
-        let key = server.key.clone();
-        let devices: Vec<(usize, Value)> = (worker..users)
-            .step_by(clients)
-            .map(|i| (i, fake.device(&token(i))))
-            .collect();
-        setup.spawn(async move {
-            for (i, device) in devices {
-                let user = format!("push-user-{i}");
-                client
-                    .put(format!(
-                        "{base}/v1/conversations/push-conv-{i}/participants/{user}"
-                    ))
-                    .bearer_auth(&key)
-                    .json(&json!({"role": "visitor"}))
-                    .send()
-                    .await?
-                    .error_for_status()?;
-                let minted: Value = client
-                    .post(format!("{base}/v1/users/{user}/tokens"))
-                    .bearer_auth(&key)
-                    .send()
-                    .await?
-                    .error_for_status()?
-                    .json()
-                    .await?;
-                let user_token = minted["token"].as_str().context("token")?.to_string();
-                client
-                    .post(format!("{base}/v1/me/devices"))
-                    .bearer_auth(&user_token)
-                    .json(&device)
-                    .send()
-                    .await?
-                    .error_for_status()?;
-            }
-            anyhow::Ok(())
-        });
-    }
-    while let Some(done) = setup.join_next().await {
-        done??;
-    }
+    setup::away_users(server, &client, "push", users, clients, |i| {
+        fake.device(&device_token(i))
+    })
+    .await?;
 
     let cpu_before = cpu_seconds(server.pid())?;
     let started = Instant::now();
@@ -367,7 +324,7 @@ async fn h2load_ceiling(fake: &FakeApns, plan: Plan) -> anyhow::Result<f64> {
         .arg("--header=apns-push-type: alert")
         .arg("-d")
         .arg(&payload)
-        .arg(format!("{}/3/device/{}", fake.url(), token(0)))
+        .arg(format!("{}/3/device/{}", fake.url(), device_token(0)))
         .output()
         .await
         .context("running h2load (Debian package nghttp2-client)")?;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use herald_testkit::fake_apns::{FakeApns, KEY_ID, TEAM_ID};
 use herald_testkit::keys::EC_PRIVATE_PEM;
 use serde_json::{Value, json};
@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use crate::Plan;
 use crate::herald::Herald;
 use crate::scenarios::{http_client, message};
+use crate::setup::{self, device_token};
 use crate::stats::{Row, percentile_ms};
 
 const SCENARIO: &str = "timers";
@@ -37,10 +38,6 @@ const BATCH: usize = 100;
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 const LATENESS: &str = "herald_timer_lateness_seconds";
 const GRACE_TIMERS: &str = "timer=\"push\"";
-
-fn token(user: usize) -> String {
-    format!("{user:064x}")
-}
 
 pub async fn timers(server: &Herald, plan: Plan) -> anyhow::Result<Vec<Row>> {
     let users = plan.timer_users;
@@ -80,7 +77,10 @@ pub async fn timers(server: &Herald, plan: Plan) -> anyhow::Result<Vec<Row>> {
     }
     let clients = CLIENTS.min(users);
     let setup_started = Instant::now();
-    setup(server, &client, users, clients).await?;
+    setup::away_users(server, &client, "timer", users, clients, |i| {
+        json!({"app_id": "bench", "channel": "apns", "token": device_token(i), "platform": "ios"})
+    })
+    .await?;
     eprintln!(
         "herald-bench: timers: {users} users set up in {:.1} s; posting at {} events/s, grace delay {:.1} s",
         setup_started.elapsed().as_secs_f64(),
@@ -208,58 +208,6 @@ pub async fn timers(server: &Herald, plan: Plan) -> anyhow::Result<Vec<Row>> {
             "≤ 50 ms",
         ),
     ])
-}
-
-/// Each user joins their own conversation and registers one APNs device.
-async fn setup(
-    server: &Herald,
-    client: &reqwest::Client,
-    users: usize,
-    clients: usize,
-) -> anyhow::Result<()> {
-    let mut setup = tokio::task::JoinSet::new();
-    for worker in 0..clients {
-        let client = client.clone();
-        let base = server.base.clone();
-        let key = server.key.clone();
-        setup.spawn(async move {
-            for i in (worker..users).step_by(clients) {
-                let user = format!("timer-user-{i}");
-                client
-                    .put(format!(
-                        "{base}/v1/conversations/timer-conv-{i}/participants/{user}"
-                    ))
-                    .bearer_auth(&key)
-                    .json(&json!({"role": "visitor"}))
-                    .send()
-                    .await?
-                    .error_for_status()?;
-                let minted: Value = client
-                    .post(format!("{base}/v1/users/{user}/tokens"))
-                    .bearer_auth(&key)
-                    .send()
-                    .await?
-                    .error_for_status()?
-                    .json()
-                    .await?;
-                let user_token = minted["token"].as_str().context("token")?.to_string();
-                let device = json!({"app_id": "bench", "channel": "apns", "token": token(i),
-                                    "platform": "ios"});
-                client
-                    .post(format!("{base}/v1/me/devices"))
-                    .bearer_auth(&user_token)
-                    .json(&device)
-                    .send()
-                    .await?
-                    .error_for_status()?;
-            }
-            anyhow::Ok(())
-        });
-    }
-    while let Some(done) = setup.join_next().await {
-        done??;
-    }
-    Ok(())
 }
 
 /// One message per user's conversation, in batches of [`BATCH`], batch `b` sent at
