@@ -68,6 +68,11 @@ impl Herald {
         format!("{}{}", self.base, path)
     }
 
+    /// `ws://127.0.0.1:<port>/v1/live`.
+    pub fn live_url(&self) -> String {
+        format!("{}/v1/live", self.base.replacen("http", "ws", 1))
+    }
+
     /// SIGTERM, then a kill if it has not exited within [`PATIENCE`].
     pub fn stop(mut self) {
         let _ = Command::new("kill")

@@ -6,6 +6,7 @@
 //! and exits by itself.
 
 mod herald;
+mod metrics;
 mod push;
 mod scenarios;
 mod sessions;

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use crate::Plan;
 use crate::herald::Herald;
+use crate::metrics;
 use crate::scenarios::{http_client, message};
 use crate::setup::{self, device_token};
 use crate::stats::{Row, percentile_ms};
@@ -199,13 +200,8 @@ async fn run(server: &Herald, plan: Plan, fake: &Fake) -> anyhow::Result<Vec<Row
         })
         .collect();
     let delivered = arrivals.len();
-    let metrics = client
-        .get(server.url("/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let retries = metric_sum(&metrics, "herald_deliveries_total", "outcome=\"retry\"");
+    let metrics = metrics::scrape(&client, &server.url("/metrics")).await?;
+    let retries = metrics::sum(&metrics, "herald_deliveries_total", "outcome=\"retry\"");
     Ok(vec![
         Row::new(
             scenario,
@@ -280,14 +276,6 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     .trim()
     .parse()?;
     Ok(ticks / per_second)
-}
-
-/// The sum of a counter's series whose labels contain `label`.
-fn metric_sum(text: &str, name: &str, label: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name) && l.contains(label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .fold(0.0, |sum, n| sum + n)
 }
 
 /// What `h2load` (nghttp2) gets from the same fake over h2c: the requests Herald's client

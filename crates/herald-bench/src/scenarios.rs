@@ -162,11 +162,7 @@ pub async fn live(server: &Herald, plan: Plan) -> anyhow::Result<Vec<Row>> {
             .json()
             .await?;
         let token = token["token"].as_str().context("token")?.to_string();
-        let mut request =
-            format!("{}/v1/live", server.base.replacen("http", "ws", 1)).into_client_request()?;
-        request
-            .headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse()?);
+        let request = live_request(&server.live_url(), &token)?;
         let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
         let hello = next_json(&mut socket).await.context("hello frame")?;
         let heartbeat_ms = hello["heartbeat_ms"].as_u64().unwrap_or(10_000).max(100);
@@ -334,6 +330,18 @@ pub async fn live(server: &Herald, plan: Plan) -> anyhow::Result<Vec<Row>> {
             "≤ 5 ms at 5,000 events/s",
         ),
     ])
+}
+
+/// The upgrade request for a live session, with the client token.
+pub(crate) fn live_request(
+    ws_url: &str,
+    token: &str,
+) -> anyhow::Result<tokio_tungstenite::tungstenite::handshake::client::Request> {
+    let mut request = ws_url.into_client_request()?;
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    Ok(request)
 }
 
 type Socket =

@@ -21,11 +21,11 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::Plan;
 use crate::herald::Herald;
-use crate::scenarios::http_client;
+use crate::metrics;
+use crate::scenarios::{http_client, live_request};
 use crate::stats::Row;
 
 /// Concurrent token requests during setup.
@@ -45,7 +45,7 @@ pub async fn sessions(server: &Herald, plan: Plan) -> anyhow::Result<Vec<Row>> {
     let heartbeat = Duration::from_millis(heartbeat_ms(server).await?);
 
     let before = memory(server.pid())?;
-    let ws_url = format!("{}/v1/live", server.base.replacen("http", "ws", 1));
+    let ws_url = server.live_url();
     let mut clients = Vec::with_capacity(processes);
     for (index, share) in tokens.chunks(total.div_ceil(processes)).enumerate() {
         // 127.0.0.2, .3, …: each process its own source address (and ephemeral port range).
@@ -71,7 +71,8 @@ pub async fn sessions(server: &Herald, plan: Plan) -> anyhow::Result<Vec<Row>> {
     };
     tokio::time::sleep(hold).await;
     let after = memory(server.pid())?;
-    let gauge = gauge(server, "herald_live_sessions").await?;
+    let metrics = metrics::scrape(&http_client()?, &server.url("/metrics")).await?;
+    let gauge = metrics::value(&metrics, "herald_live_sessions");
 
     let mut still_open = 0;
     for client in &mut clients {
@@ -176,8 +177,8 @@ async fn heartbeat_ms(server: &Herald) -> anyhow::Result<u64> {
         .json()
         .await?;
     let token = probe["token"].as_str().context("token")?;
-    let ws_url = format!("{}/v1/live", server.base.replacen("http", "ws", 1));
-    let (mut socket, _) = tokio_tungstenite::connect_async(request(&ws_url, token)?).await?;
+    let ws_url = server.live_url();
+    let (mut socket, _) = tokio_tungstenite::connect_async(live_request(&ws_url, token)?).await?;
     let hello = tokio::time::timeout(Duration::from_secs(10), socket.next())
         .await
         .context("no hello within 10 s")?
@@ -187,17 +188,6 @@ async fn heartbeat_ms(server: &Herald) -> anyhow::Result<u64> {
     hello["heartbeat_ms"]
         .as_u64()
         .context("hello has heartbeat_ms")
-}
-
-fn request(
-    ws_url: &str,
-    token: &str,
-) -> anyhow::Result<tokio_tungstenite::tungstenite::handshake::client::Request> {
-    let mut request = ws_url.into_client_request()?;
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse()?);
-    Ok(request)
 }
 
 struct Memory {
@@ -218,21 +208,6 @@ fn memory(pid: u32) -> anyhow::Result<Memory> {
         rss_kb: field("VmRSS:")?,
         anon_kb: field("RssAnon:")?,
     })
-}
-
-/// A gauge's value from Herald's `/metrics` (0 when absent).
-async fn gauge(server: &Herald, name: &str) -> anyhow::Result<f64> {
-    let text = http_client()?
-        .get(server.url("/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    Ok(text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or(0.0))
 }
 
 /// `"<word> <ok> <failed>"` from a client process.
@@ -312,7 +287,7 @@ pub async fn client_main(ws_url: &str, source: &str) -> anyhow::Result<()> {
     let permits = Arc::new(tokio::sync::Semaphore::new(CONNECTING));
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<bool>();
     for token in tokens.iter() {
-        let request = request(ws_url, token)?;
+        let request = live_request(ws_url, token)?;
         let (open, permits, done_tx) = (open.clone(), permits.clone(), done_tx.clone());
         tokio::spawn(async move {
             let permit = permits.acquire_owned().await;

@@ -196,6 +196,17 @@ async fn ping_gets_pong_and_resume_of_a_foreign_conversation_is_refused() {
 }
 
 #[tokio::test]
+async fn a_frame_many_times_the_sessions_read_buffer_still_arrives_whole() {
+    // Idle sessions read through a small buffer (1 KiB); a client frame far larger, still
+    // under the frame limit, must arrive whole and be answered.
+    let hub = TestHub::start().await;
+    let mut visitor = hub.live("visitor-1").await;
+    let padded = format!("{{\"type\":\"ping\"}}{}", " ".repeat(40 * 1024));
+    visitor.send_text(&padded).await;
+    assert_eq!(visitor.next().await, json!({"type": "pong"}));
+}
+
+#[tokio::test]
 async fn presence_is_foreground_while_looking_and_away_after_background_or_close() {
     let hub = TestHub::start().await;
     assert_eq!(presence(&hub, "visitor-1").await["state"], "away");
