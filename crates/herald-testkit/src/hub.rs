@@ -10,7 +10,7 @@ use herald_server::config::Config;
 use herald_server::delivery::registry::ChannelRegistry;
 use herald_server::server::Server;
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -203,6 +203,18 @@ impl TestHub {
         let (status, response) = self.post("/v1/events", &self.key, body).await;
         assert_eq!(status, StatusCode::OK, "events refused: {response}");
         response
+    }
+
+    /// `user` joins `conversation` in `role`, named after their id, and insists it worked.
+    pub async fn join(&self, conversation: &str, user: &str, role: &str) {
+        let (status, body) = self
+            .put(
+                &format!("/v1/conversations/{conversation}/participants/{user}"),
+                &self.key,
+                json!({"role": role, "name": user}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "join refused: {body}");
     }
 
     /// A client token for `user` of the default tenant.

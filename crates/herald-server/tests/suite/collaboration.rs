@@ -44,12 +44,7 @@ impl Scene {
         let (status, app) = hub.put("/v1/apps/collab", &hub.key, app).await;
         assert_eq!(status, 201, "{app}");
         for (user, role) in [("visitor-1", "visitor"), ("agent-7", "agent")] {
-            hub.put(
-                &format!("/v1/conversations/c1/participants/{user}"),
-                &hub.key,
-                json!({"role": role, "name": user}),
-            )
-            .await;
+            hub.join("c1", user, role).await;
         }
         hub.put(
             "/v1/users/visitor-1/preferences",

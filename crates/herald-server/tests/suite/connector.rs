@@ -38,14 +38,7 @@ impl Story {
         let (status, body) = hub.put("/v1/apps/chat", &hub.key, app).await;
         assert_eq!(status, 201, "{body}");
         for (user, role) in [("visitor-1", "visitor"), ("agent-7", "agent")] {
-            let (status, _) = hub
-                .put(
-                    &format!("/v1/conversations/c1/participants/{user}"),
-                    &hub.key,
-                    json!({"role": role, "name": user}),
-                )
-                .await;
-            assert_eq!(status, 200);
+            hub.join("c1", user, role).await;
         }
         Story {
             hub,

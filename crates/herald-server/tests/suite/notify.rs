@@ -28,14 +28,7 @@ impl Story {
         let (status, body) = hub.put("/v1/apps/chat", &hub.key, app).await;
         assert_eq!(status, 201, "{body}");
         for (user, role) in [("visitor-1", "visitor"), ("agent-7", "agent")] {
-            let (status, _) = hub
-                .put(
-                    &format!("/v1/conversations/c1/participants/{user}"),
-                    &hub.key,
-                    json!({"role": role, "name": user}),
-                )
-                .await;
-            assert_eq!(status, 200);
+            hub.join("c1", user, role).await;
         }
         let story = Story { hub, clock, seq: 0 };
         story.register("visitor-1", json!({"app_id": "chat", "channel": "apns", "token": VISITOR_TOKEN, "platform": "ios", "locale": "en"})).await;

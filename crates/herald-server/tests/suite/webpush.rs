@@ -51,14 +51,7 @@ impl Story {
         let (status, body) = hub.put("/v1/apps/chat", &hub.key, app).await;
         assert_eq!(status, 201, "{body}");
         for (user, role) in [("visitor-1", "visitor"), ("agent-7", "agent")] {
-            let (status, body) = hub
-                .put(
-                    &format!("/v1/conversations/c1/participants/{user}"),
-                    &hub.key,
-                    json!({"role": role, "name": user}),
-                )
-                .await;
-            assert_eq!(status, 200, "{body}");
+            hub.join("c1", user, role).await;
         }
         let token = hub.token("visitor-1").await;
         Story {
