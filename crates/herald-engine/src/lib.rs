@@ -14,8 +14,12 @@
 //! - [`tenant`]: tenants, API keys and client-token settings.
 //! - [`unread`]: the rule deciding which events count towards a user's unread count.
 //! - [`push`]: the channel-agnostic push, deliveries and delivery outcomes.
-//! - [`notify`]: the notification engine's pure decisions (who, when, what; calls; the log).
+//! - [`notify`]: the notification engine's pure decisions (who, when, what; calls; the log)
+//!   and `compose`, which turns a decision into a push and its deliveries.
 //! - [`store`]: the `Store` port every persistence backend implements.
+//! - [`registry`]: which `Channel` carries which delivery channel name.
+//! - [`ports`]: every port in one place (`Store`, `NotifyStore`, `DeliveryQueue`, `Channel`,
+//!   `Clock`), with who implements and who uses each.
 
 pub mod app;
 pub mod clock;
@@ -25,7 +29,9 @@ pub mod event;
 pub mod ids;
 pub mod notify;
 pub mod participant;
+pub mod ports;
 pub mod push;
+pub mod registry;
 pub mod store;
 pub mod tenant;
 pub mod unread;

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use herald_api::{AuthConfig, LimitsConfig};
+use herald_channels::OutboundConfig;
+use herald_runtime::config::{DeliveryConfig, EngineConfig, LiveConfig};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -16,13 +19,13 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Folder for the SQLite database, the master key and the default tenant's key.
     pub data_dir: PathBuf,
-    pub limits: Limits,
-    pub live: Live,
-    pub auth: Auth,
+    pub limits: LimitsConfig,
+    pub live: LiveConfig,
+    pub auth: AuthConfig,
     pub log: Log,
-    pub delivery: Delivery,
-    pub engine: Engine,
-    pub outbound: Outbound,
+    pub delivery: DeliveryConfig,
+    pub engine: EngineConfig,
+    pub outbound: OutboundConfig,
     /// Where the master key for secrets at rest comes from. Default: `<data_dir>/master.key`,
     /// generated on first start.
     pub master_key_file: Option<PathBuf>,
@@ -30,112 +33,6 @@ pub struct Config {
     pub master_key: Option<String>,
     /// Whether first start creates the `default` tenant and writes its key to the data folder.
     pub bootstrap_default_tenant: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Limits {
-    /// Largest request body accepted (bytes).
-    pub max_body_bytes: usize,
-    /// Most events in one `POST /v1/events` batch.
-    pub max_batch_events: usize,
-    /// Largest WebSocket frame accepted from a client (bytes).
-    pub max_frame_bytes: usize,
-    /// Most events returned by one page of `GET …/events`.
-    pub max_page_events: usize,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Live {
-    /// How often the client must show it is alive (any frame); announced in `hello`.
-    pub heartbeat_ms: u64,
-    /// Silence after which a connection is dead (fail open: its user becomes push-eligible).
-    pub dead_after_ms: u64,
-    /// How long a dropped foreground connection still counts as present.
-    pub reconnect_grace_ms: u64,
-    /// Frames queued per session before a slow session is closed (it resumes, losing nothing).
-    pub session_queue: usize,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Auth {
-    /// Operator key for the admin API (`/v1/admin/…`). Unset: the admin API is disabled.
-    pub operator_key: Option<String>,
-    /// File holding the operator key (takes effect when `operator_key` is unset).
-    pub operator_key_file: Option<PathBuf>,
-    /// Clock skew tolerated on client tokens (seconds).
-    pub token_leeway_s: u64,
-    /// Longest lifetime of a client token minted by Herald (seconds).
-    pub max_minted_ttl_s: u64,
-}
-
-/// Calls to URLs that users supply.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Outbound {
-    /// Address ranges that customer-supplied URLs (webhooks, connector callbacks, Web Push
-    /// endpoints) may reach although they are private or loopback, e.g. `["10.1.0.0/16"]`.
-    /// Everything else private is refused (SSRF guard).
-    pub allow_cidrs: Vec<String>,
-    /// Time limit of one webhook or connector call, unless the app sets its own.
-    pub timeout_ms: u64,
-}
-
-impl Default for Outbound {
-    fn default() -> Self {
-        Self {
-            allow_cidrs: vec![],
-            timeout_ms: 15_000,
-        }
-    }
-}
-
-impl Outbound {
-    pub fn allow_list(&self) -> Result<Vec<ipnet::IpNet>, String> {
-        self.allow_cidrs
-            .iter()
-            .enumerate()
-            .map(|(i, c)| c.parse().map_err(|_| format!("invalid configuration: `outbound.allow_cidrs[{i}]` is not a CIDR such as 127.0.0.0/8")))
-            .collect()
-    }
-}
-
-/// The delivery workers (per-app retry, breaker and concurrency settings live in each app's
-/// `delivery` policy).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Delivery {
-    /// Most deliveries claimed from the queue at once.
-    pub batch: usize,
-    /// Most deliveries this node handles at once, across tenants.
-    pub max_in_flight: usize,
-    /// Most deliveries of one tenant in flight at once (the bulkhead: a tenant whose endpoint
-    /// is slow fills only its own share).
-    pub per_tenant_concurrency: usize,
-    /// How long a claimed delivery is reserved for this node; a node that dies leaves it to
-    /// be claimed again after this.
-    pub lease_ms: u64,
-    /// Longest one attempt may take before it counts as a retryable timeout.
-    pub attempt_timeout_ms: u64,
-    /// Longest the workers sleep without looking at the queue.
-    pub poll_ms: u64,
-}
-
-/// The notification engine task.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Engine {
-    /// Longest the engine sleeps without looking for work. Writes through the API wake it at
-    /// once; this catches what nothing woke it for (events written by the operator CLI).
-    pub poll_ms: u64,
-}
-
-impl Default for Engine {
-    fn default() -> Self {
-        Self { poll_ms: 1_000 }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,62 +55,16 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./herald-data"),
-            limits: Limits::default(),
-            live: Live::default(),
-            auth: Auth::default(),
+            limits: LimitsConfig::default(),
+            live: LiveConfig::default(),
+            auth: AuthConfig::default(),
             log: Log::default(),
-            delivery: Delivery::default(),
-            engine: Engine::default(),
-            outbound: Outbound::default(),
+            delivery: DeliveryConfig::default(),
+            engine: EngineConfig::default(),
+            outbound: OutboundConfig::default(),
             master_key_file: None,
             master_key: None,
             bootstrap_default_tenant: true,
-        }
-    }
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: 1024 * 1024,
-            max_batch_events: 1000,
-            max_frame_bytes: 64 * 1024,
-            max_page_events: 500,
-        }
-    }
-}
-
-impl Default for Live {
-    fn default() -> Self {
-        Self {
-            heartbeat_ms: 25_000,
-            dead_after_ms: 60_000,
-            reconnect_grace_ms: 10_000,
-            session_queue: 1024,
-        }
-    }
-}
-
-impl Default for Auth {
-    fn default() -> Self {
-        Self {
-            operator_key: None,
-            operator_key_file: None,
-            token_leeway_s: 30,
-            max_minted_ttl_s: 86_400,
-        }
-    }
-}
-
-impl Default for Delivery {
-    fn default() -> Self {
-        Self {
-            batch: 256,
-            max_in_flight: 4096,
-            per_tenant_concurrency: 512,
-            lease_ms: 60_000,
-            attempt_timeout_ms: 30_000,
-            poll_ms: 1_000,
         }
     }
 }
@@ -228,6 +79,14 @@ impl Default for Log {
 }
 
 impl Config {
+    /// What the channels take from this configuration.
+    pub fn channels(&self) -> herald_channels::Settings {
+        herald_channels::Settings {
+            outbound: self.outbound.clone(),
+            attempt_timeout_ms: self.delivery.attempt_timeout_ms,
+        }
+    }
+
     /// Loads defaults, then `file` (if given), then `HERALD_…` variables; then validates.
     pub fn load(file: Option<&Path>) -> Result<Config, String> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));

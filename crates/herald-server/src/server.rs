@@ -14,12 +14,16 @@ use herald_engine::store::Store;
 use herald_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
-use crate::app_state::{AppState, Shared};
+use herald_api::{ApiConfig, AppState, Shared};
+use herald_engine::ports::ChannelRegistry;
+use herald_runtime::delivery::DeliveryCore;
+use herald_runtime::live::hub::Hub;
+use herald_runtime::notify::{EngineHandle, Signal};
+use herald_runtime::{Parts, Runtime, Settings};
+use herald_tenancy::apps::AppCache;
+use herald_tenancy::seal::Sealer;
+
 use crate::config::Config;
-use crate::delivery::registry::ChannelRegistry;
-use crate::live::hub::Hub;
-use crate::notify::EngineHandle;
-use crate::seal::Sealer;
 
 /// The database file inside the data folder.
 pub const DB_FILE: &str = "herald.db";
@@ -55,7 +59,7 @@ pub fn open_backend(config: &Config) -> anyhow::Result<Backend> {
 pub struct Server {
     pub state: AppState,
     listener: TcpListener,
-    engine_signals: tokio::sync::mpsc::UnboundedReceiver<crate::notify::Signal>,
+    engine_signals: tokio::sync::mpsc::UnboundedReceiver<Signal>,
 }
 
 impl Server {
@@ -66,7 +70,7 @@ impl Server {
     ) -> anyhow::Result<Server> {
         let backend = open_backend(&config)?;
         if config.bootstrap_default_tenant {
-            crate::bootstrap::default_tenant(
+            herald_tenancy::tenants::default_tenant(
                 backend.store.as_ref(),
                 &backend.sealer,
                 &config.data_dir,
@@ -77,7 +81,7 @@ impl Server {
         let operator_key_hash = config
             .operator_key()
             .map_err(anyhow::Error::msg)?
-            .map(|k| crate::auth::keys::hash(&k));
+            .map(|k| herald_tenancy::auth::keys::hash(&k));
         let (engine, engine_signals) = EngineHandle::new();
         let hub = Arc::new(Hub::new(
             clock.clone(),
@@ -89,28 +93,42 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let delivery_wakeup = Arc::new(tokio::sync::Notify::new());
-        let delivery = Arc::new(crate::delivery::DeliveryCore::new(
+        let delivery = Arc::new(DeliveryCore::new(
             config.delivery.clone(),
             clock.clone(),
             delivery_wakeup.clone(),
         ));
-        let channels = crate::channels::builtin(&config, clock.clone())
+        let channels = herald_channels::builtin(&config.channels(), clock.clone())
             .map_err(anyhow::Error::msg)?
             .overridden_by(channels);
-        let state = AppState::new(Shared {
+        let apps = Arc::new(AppCache::new(backend.store.clone(), backend.sealer.clone()));
+        let runtime = Runtime::new(Parts {
             store: backend.store,
             notify: backend.notify,
             queue: backend.queue,
             sealer: backend.sealer,
             hub,
-            config: Arc::new(config),
             clock,
-            operator_key_hash,
-            metrics: crate::telemetry::metrics_handle(),
             channels,
+            apps,
             engine,
             delivery,
             delivery_wakeup,
+            settings: Settings {
+                live: config.live.clone(),
+                delivery: config.delivery.clone(),
+                engine: config.engine.clone(),
+            },
+        });
+        let state = AppState::new(Shared {
+            runtime,
+            config: ApiConfig {
+                limits: config.limits.clone(),
+                auth: config.auth.clone(),
+                live: config.live.clone(),
+            },
+            operator_key_hash,
+            metrics: crate::telemetry::metrics_handle(),
         });
         Ok(Server {
             state,
@@ -147,13 +165,13 @@ impl Server {
             }
         });
         // Aborting the engine mid-step is safe: a step's work is one transaction.
-        let engine = crate::notify::spawn(self.state.clone(), self.engine_signals);
-        let deliveries = crate::delivery::spawn(
+        let engine = herald_runtime::notify::spawn(self.state.runtime.clone(), self.engine_signals);
+        let deliveries = herald_runtime::delivery::spawn(
             self.state.delivery.clone(),
-            self.state.clone(),
+            self.state.runtime.clone(),
             self.state.queue.clone(),
         );
-        let app = crate::api::router(self.state);
+        let app = herald_api::router(self.state);
         tracing::info!(listen = %self.listener.local_addr()?, "herald is serving");
         // Frames and answers are small and written as soon as they are ready; Nagle's algorithm
         // would hold each one back until the peer acknowledged the previous (tens of ms with

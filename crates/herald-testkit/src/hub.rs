@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use herald_engine::clock::{Clock, SystemClock};
 use herald_engine::delivery::Channel;
-use herald_server::app_state::AppState;
+use herald_engine::ports::ChannelRegistry;
+use herald_server::AppState;
 use herald_server::config::Config;
-use herald_server::delivery::registry::ChannelRegistry;
 use herald_server::server::Server;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -65,7 +65,7 @@ impl TestHubBuilder {
                 .expect("server runs")
         });
         let key =
-            std::fs::read_to_string(dir.path().join(herald_server::bootstrap::DEFAULT_KEY_FILE))
+            std::fs::read_to_string(dir.path().join(herald_tenancy::tenants::DEFAULT_KEY_FILE))
                 .expect("the default tenant key file exists")
                 .trim()
                 .to_string();

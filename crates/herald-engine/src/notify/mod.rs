@@ -3,6 +3,7 @@
 //! return.
 
 pub mod calls;
+pub mod compose;
 pub mod content;
 pub mod quiet;
 pub mod record;

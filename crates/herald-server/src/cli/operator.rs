@@ -7,9 +7,9 @@ use clap::Subcommand;
 use herald_engine::ids::{AppId, KeyId, TenantId, UserId};
 use time::OffsetDateTime;
 
-use crate::auth::{keys, tokens};
 use crate::config::Config;
 use crate::server::open_backend;
+use herald_tenancy::auth::{keys, tokens};
 
 #[derive(Subcommand)]
 pub enum TenantCommand {
@@ -118,7 +118,7 @@ pub async fn tenant(command: TenantCommand, config: &Config) -> anyhow::Result<(
         TenantCommand::Create { id, name } => {
             let id = tenant_id(&id)?;
             let name = name.unwrap_or_else(|| id.to_string());
-            let key = crate::bootstrap::create_tenant(
+            let key = herald_tenancy::tenants::create_tenant(
                 backend.store.as_ref(),
                 &backend.sealer,
                 &id,
@@ -184,7 +184,7 @@ pub async fn app(command: AppCommand, config: &Config) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let document = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not JSON", file.display()))?;
-            let (created, masked) = crate::api::apps::store_app(
+            let (created, masked) = herald_tenancy::apps::store_app(
                 backend.store.as_ref(),
                 &backend.sealer,
                 &tenant,
@@ -193,7 +193,7 @@ pub async fn app(command: AppCommand, config: &Config) -> anyhow::Result<()> {
                 now(),
             )
             .await
-            .map_err(|e| anyhow!("{}", e.problem().detail))?;
+            .map_err(|e| anyhow!("{}", herald_api::error::ApiError::from(e).problem().detail))?;
             eprintln!(
                 "{} app `{app_id}`.",
                 if created { "Created" } else { "Replaced" }

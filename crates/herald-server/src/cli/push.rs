@@ -11,10 +11,10 @@ use herald_engine::device::Channel as DeviceChannel;
 use herald_engine::ids::{AppId, DeviceId, TenantId};
 use herald_engine::push::{Delivery, DeliveryOutcome, Push, PushKind, Target};
 
-use crate::channels::apns::{ApnsChannel, ApnsOptions};
 use crate::config::Config;
-use crate::delivery::apps::{AppCache, AppLookup};
 use crate::server::open_backend;
+use herald_channels::apns::{ApnsChannel, ApnsOptions};
+use herald_tenancy::apps::{AppCache, AppLookup};
 
 #[derive(Subcommand)]
 pub enum PushCommand {
@@ -60,10 +60,8 @@ async fn test(
         .map_err(|_| anyhow!("--kind must be one of new_message, read, incoming_call, revoked_call, missed_call, proactive"))?;
     let backend = open_backend(config)?;
     let store = backend.store.as_ref();
-    let app = match AppCache::default()
-        .get(store, &backend.sealer, &tenant, &app_id)
-        .await
-    {
+    let apps = AppCache::new(backend.store.clone(), backend.sealer.clone());
+    let app = match apps.get(&tenant, &app_id).await {
         AppLookup::Found(app) => app,
         AppLookup::Gone => return Err(anyhow!("no app `{app_id}` in tenant `{tenant}`")),
         AppLookup::Unavailable(why) => return Err(anyhow!("the app cannot be read: {why}")),
@@ -87,7 +85,8 @@ async fn test(
         .sum();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let now = clock.now();
-    let channels = crate::channels::builtin(config, clock.clone()).map_err(anyhow::Error::msg)?;
+    let channels =
+        herald_channels::builtin(&config.channels(), clock.clone()).map_err(anyhow::Error::msg)?;
     let channel_name = device.channel.as_str();
     let channel = channels
         .get(channel_name)

@@ -7,14 +7,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use herald_channels::apns::payload::apns_id;
+use herald_channels::apns::{ApnsChannel, ApnsOptions};
 use herald_engine::app::AppConfig;
 use herald_engine::clock::{Clock, ManualClock, SystemClock};
 use herald_engine::delivery::Channel;
 use herald_engine::device::{Channel as DeviceChannel, Device, Platform};
 use herald_engine::ids::{AppId, ConversationId, DeviceId, TenantId, UserId};
 use herald_engine::push::{Delivery, DeliveryOutcome, Push, PushKind, Target};
-use herald_server::channels::apns::payload::apns_id;
-use herald_server::channels::apns::{ApnsChannel, ApnsOptions};
 use herald_testkit::fake_apns::{FakeApns, KEY_ID, Reply, TEAM_ID};
 use herald_testkit::keys::{EC_PRIVATE_PEM, EC_PUBLIC_PEM};
 use herald_testkit::{PATIENCE, TestHub};

@@ -44,8 +44,7 @@ async fn secrets_are_masked_on_read_and_a_round_trip_keeps_them() {
         .await
         .unwrap()
         .unwrap();
-    let secrets =
-        herald_server::api::apps::open_secrets(&hub.state.sealer, &tenant, &stored).unwrap();
+    let secrets = herald_tenancy::apps::open_secrets(&hub.state.sealer, &tenant, &stored).unwrap();
     assert_eq!(secrets["/smtp/password"], SMTP_PASSWORD);
     assert_eq!(stored.document["name"], "Renamed");
 }

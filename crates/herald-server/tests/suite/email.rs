@@ -14,11 +14,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration as StdDuration;
 
+use herald_channels::email::{EmailChannel, EmailOptions};
 use herald_engine::app::AppConfig;
 use herald_engine::delivery::{Channel, DeliveryStatus};
 use herald_engine::ids::{AppId, ConversationId, TenantId, UserId};
 use herald_engine::push::{Delivery, DeliveryOutcome, Line, Push, PushKind, Target};
-use herald_server::channels::email::{EmailChannel, EmailOptions};
 use herald_server::server::DB_FILE;
 use herald_store_sqlite::SqliteStore;
 use herald_testkit::peers::SmtpPeer;

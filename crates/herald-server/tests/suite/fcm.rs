@@ -8,13 +8,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use herald_channels::fcm::{FcmChannel, FcmOptions};
 use herald_engine::app::AppConfig;
 use herald_engine::clock::{Clock, ManualClock, SystemClock};
 use herald_engine::delivery::Channel;
 use herald_engine::device::{Channel as DeviceChannel, Device, Platform};
 use herald_engine::ids::{AppId, ConversationId, DeviceId, TenantId, UserId};
 use herald_engine::push::{Delivery, DeliveryOutcome, Push, PushKind, Target};
-use herald_server::channels::fcm::{FcmChannel, FcmOptions};
 use herald_testkit::fake_fcm::{
     CLIENT_EMAIL, FakeFcm, FcmMessage, PRIVATE_KEY_ID, PROJECT_ID, RSA_PUBLIC_PEM, Reply, SCOPE,
 };

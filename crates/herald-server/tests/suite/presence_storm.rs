@@ -14,7 +14,7 @@ use herald_engine::clock::{Clock, ManualClock};
 use herald_engine::device::{Channel, DeviceRegistration, Platform};
 use herald_engine::ids::{AppId, ConversationId, DeviceId, TenantId, UserId};
 use herald_engine::participant::{Participant, Role};
-use herald_server::live::presence::PresenceState;
+use herald_runtime::live::presence::PresenceState;
 use herald_testkit::{LiveClient, PATIENCE, TestHub};
 use serde_json::json;
 

@@ -9,8 +9,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
+use herald_channels::webpush::generate_vapid_keys;
 use herald_engine::clock::{Clock, ManualClock};
-use herald_server::channels::webpush::generate_vapid_keys;
 use herald_testkit::peers::PushService;
 use herald_testkit::{PATIENCE, TestHub};
 use serde_json::{Value, json};

@@ -1,0 +1,34 @@
+//! Herald's front doors: each turns outside requests into store, tenancy and runtime calls and
+//! decides nothing itself. Today the HTTP API and the live WebSocket protocol; CometD and the
+//! Matrix push gateway join them here.
+//!
+//! Layout:
+//! - [`router`]: every route, the OpenAPI document, body limits, tracing and panic layers.
+//! - one module per resource, verb-named handlers: [`events`], [`conversations`], [`apps`],
+//!   [`users`], [`me`] (the client API and `GET /v1/live`), [`notifications`], [`keys`],
+//!   [`admin`], [`ops`] (`/healthz`, `/readyz`, `/metrics`).
+//! - [`live`]: the WebSocket session task.
+//! - [`error`]: `ApiError`, the only error handlers return, rendered as RFC 9457 problems.
+//! - [`extract`]: JSON, path, query and auth extractors with problems as rejections.
+//! - [`state`]: what every handler shares; [`config`]: the `limits` and `auth` sections.
+
+pub mod admin;
+pub mod apps;
+pub mod config;
+pub mod conversations;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod ids;
+pub mod keys;
+pub mod live;
+pub mod me;
+pub mod notifications;
+pub mod ops;
+pub mod router;
+pub mod state;
+pub mod users;
+
+pub use config::{AuthConfig, LimitsConfig};
+pub use router::router;
+pub use state::{ApiConfig, AppState, Shared};

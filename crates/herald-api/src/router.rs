@@ -1,0 +1,123 @@
+//! The HTTP surface. One file per resource; `router` assembles them with the OpenAPI document
+//! so a route cannot exist without its documentation.
+
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Request, header};
+use axum::response::IntoResponse;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::{admin, apps, conversations, events, keys, me, notifications, ops, users};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Herald", description = "Conversation-aware push notification hub"),
+    modifiers(&Security),
+    tags((name = "events"), (name = "conversations"), (name = "apps"), (name = "users"), (name = "me"), (name = "keys"), (name = "notifications"), (name = "admin"), (name = "ops"))
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let bearer = |description: &str| {
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(description.to_string()))
+                    .build(),
+            )
+        };
+        components.add_security_scheme("server_key", bearer("A tenant server key (`hk_…`)"));
+        components.add_security_scheme(
+            "client_token",
+            bearer("A client token (JWT) acting as one user"),
+        );
+        components.add_security_scheme(
+            "operator_key",
+            bearer("The operator key from the server configuration"),
+        );
+    }
+}
+
+pub fn router(state: AppState) -> axum::Router {
+    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(events::post_events))
+        .routes(routes!(conversations::get_conversation))
+        .routes(routes!(conversations::list_events))
+        .routes(routes!(
+            conversations::put_participant,
+            conversations::delete_participant
+        ))
+        .routes(routes!(apps::list_apps))
+        .routes(routes!(apps::put_app, apps::get_app, apps::delete_app))
+        .routes(routes!(apps::endpoints))
+        .routes(routes!(apps::reenable))
+        .routes(routes!(users::list_devices, users::delete_devices))
+        .routes(routes!(users::delete_device))
+        .routes(routes!(users::presence))
+        .routes(routes!(users::unread))
+        .routes(routes!(users::mint_token))
+        .routes(routes!(keys::create_key, keys::list_keys))
+        .routes(routes!(keys::revoke_key))
+        .routes(routes!(keys::get_client_auth, keys::put_client_auth))
+        .routes(routes!(admin::create_tenant, admin::list_tenants))
+        .routes(routes!(admin::create_key))
+        .routes(routes!(admin::revoke_key))
+        .routes(routes!(
+            me::register_device,
+            me::list_devices,
+            me::delete_device_by_token
+        ))
+        .routes(routes!(me::delete_device))
+        .routes(routes!(me::unread))
+        .routes(routes!(me::list_events))
+        .routes(routes!(me::mark_read))
+        .routes(routes!(me::live))
+        .routes(routes!(me::webpush_key))
+        .routes(routes!(me::acknowledge_health_check))
+        .routes(routes!(notifications::send))
+        .routes(routes!(
+            notifications::get_notification,
+            notifications::cancel
+        ))
+        .routes(routes!(notifications::user_notifications))
+        .routes(routes!(
+            notifications::put_preferences,
+            notifications::get_preferences
+        ))
+        .with_state(state.clone())
+        .split_for_parts();
+    // Serialised once and shared: axum clones every route's handler for each new connection,
+    // and a document held as a `Value` was deep-copied each time (most of the cost of opening
+    // a live session).
+    let openapi =
+        Bytes::from(serde_json::to_vec(&openapi).expect("the OpenAPI document serialises"));
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || async move {
+                ([(header::CONTENT_TYPE, "application/json")], openapi)
+            }),
+        )
+        .fallback(|| async { ApiError::NotFound("route") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
+        .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
+        .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked", "panic").into_response()))
+        // Spans carry the path only: query strings can hold client tokens (`/v1/live?token=`).
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            tracing::info_span!("http", http.method = %req.method(), http.path = %req.uri().path())
+        }))
+}
