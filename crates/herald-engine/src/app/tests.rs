@@ -1,0 +1,82 @@
+//! The app document: validation and secrets.
+
+use serde_json::json;
+
+use super::check::webhook_secret_ok;
+use super::*;
+use crate::participant::Role;
+
+#[test]
+fn secrets_are_taken_masked_and_restored() {
+    let mut doc = json!({
+        "smtp": {"host": "h", "port": 25, "from": "a@b", "password": "pw"},
+        "webhooks": [{"id": "w", "url": "https://x", "events": [], "secrets": ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"]}]
+    });
+    let original = doc.clone();
+    let secrets = take_secrets(&mut doc);
+    assert_eq!(secrets.len(), 3);
+    assert_eq!(doc["smtp"]["password"], SECRET_MASK);
+    assert_eq!(doc["webhooks"][0]["secrets"][1], SECRET_MASK);
+    restore_secrets(&mut doc, &secrets).unwrap();
+    assert_eq!(doc, original);
+}
+
+#[test]
+fn a_mask_without_a_stored_secret_is_refused() {
+    let mut doc = json!({"smtp": {"password": SECRET_MASK}});
+    assert_eq!(
+        restore_secrets(&mut doc, &BTreeMap::new())
+            .unwrap_err()
+            .path,
+        "smtp.password"
+    );
+}
+
+#[test]
+fn a_push_quotes_at_most_the_transcript_lines_the_engine_reads() {
+    let lines = |n: usize| -> AppConfig {
+        serde_json::from_value(json!({"content": {"transcript_lines": n}})).unwrap()
+    };
+    let most = crate::notify::store::MAX_TRANSCRIPT_LINES;
+    assert!(lines(most).validate().is_ok());
+    let refused = lines(most + 1).validate().unwrap_err();
+    assert_eq!(refused.path, "content.transcript_lines");
+}
+
+#[test]
+fn defaults_follow_the_spec() {
+    let cfg: AppConfig = serde_json::from_value(json!({})).unwrap();
+    assert_eq!(cfg.rules.grace_delay_ms, 5_000);
+    assert_eq!(cfg.rules.coalesce_window_ms, 3_000);
+    assert_eq!(cfg.rules.notify_roles, vec![Role::Visitor, Role::Agent]);
+    assert_eq!(
+        cfg.rules.filter,
+        vec!["notice.typing_started", "notice.typing_stopped"]
+    );
+}
+
+#[test]
+fn webhook_secrets_must_decode_to_24_to_64_bytes() {
+    assert!(webhook_secret_ok("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+    assert!(webhook_secret_ok(
+        "whsec_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+    ));
+    assert!(!webhook_secret_ok("whsec_abc"), "too short");
+    assert!(!webhook_secret_ok("whsec_not base64!"));
+    assert!(
+        !webhook_secret_ok("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        "no prefix"
+    );
+}
+
+#[test]
+fn bad_urls_and_ids_name_their_field() {
+    let cfg: AppConfig =
+        serde_json::from_value(json!({"connector": {"callback_url": "not a url"}})).unwrap();
+    assert_eq!(cfg.validate().unwrap_err().path, "connector.callback_url");
+    let cfg: AppConfig = serde_json::from_value(
+        json!({"apns": {"team_id": "T", "key_id": "K", "private_key": "p", "topic": "t"}}),
+    )
+    .unwrap();
+    assert_eq!(cfg.validate().unwrap_err().path, "apns.team_id");
+}
