@@ -193,6 +193,20 @@ impl Config {
 /// `HERALD_…` variables that name a setting. Others with the prefix (the CLI's `HERALD_URL` and
 /// `HERALD_KEY`, test tooling) are not configuration and must not stop the server; a typo
 /// inside a known section (`HERALD_LIVE__HEARTBEAT_MSEC`) is still an error.
+/// The address a client on this machine reaches a server listening on `listen` at: an
+/// unspecified address (`0.0.0.0`, `::`) is served on loopback too.
+pub fn reachable(listen: SocketAddr) -> SocketAddr {
+    match listen.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, listen.port()))
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, listen.port()))
+        }
+        _ => listen,
+    }
+}
+
 fn config_env() -> Env {
     let sections: Vec<String> = match serde_json::to_value(Config::default()) {
         Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),

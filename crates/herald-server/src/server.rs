@@ -55,9 +55,60 @@ pub fn open_backend(config: &Config) -> anyhow::Result<Backend> {
     })
 }
 
+/// The lock file inside the data folder that one running server holds.
+pub const LOCK_FILE: &str = "herald.lock";
+
+/// An exclusive lock on the data folder, held for as long as the server runs: the store has one
+/// writer by design, and a second server on the same folder would break it. The operator CLI
+/// does not take it (SQLite serialises its few writes with the server's). The lock is the
+/// operating system's, so a killed server leaves no stale lock behind.
+pub struct DataLock {
+    _file: std::fs::File,
+}
+
+impl DataLock {
+    pub fn take(data_dir: &std::path::Path) -> anyhow::Result<DataLock> {
+        use std::io::{Read, Seek, Write};
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create data folder {}", data_dir.display()))?;
+        let path = data_dir.join(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        if let Err(e) = file.try_lock() {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = match holder.trim() {
+                "" => String::new(),
+                pid => format!(" (pid {pid})"),
+            };
+            return Err(match e {
+                std::fs::TryLockError::WouldBlock => anyhow::anyhow!(
+                    "the data folder {} is in use by another herald server{holder}; stop it or choose another --data",
+                    data_dir.display()
+                ),
+                std::fs::TryLockError::Error(e) => anyhow::Error::new(e).context(format!(
+                    "cannot lock the data folder {}",
+                    data_dir.display()
+                )),
+            });
+        }
+        file.set_len(0)?;
+        file.rewind()?;
+        writeln!(file, "{}", std::process::id())?;
+        file.sync_all()?;
+        Ok(DataLock { _file: file })
+    }
+}
+
 /// A bound, ready server.
 pub struct Server {
     pub state: AppState,
+    _lock: DataLock,
     listener: TcpListener,
     engine_signals: tokio::sync::mpsc::UnboundedReceiver<Signal>,
 }
@@ -68,6 +119,8 @@ impl Server {
         clock: Arc<dyn Clock>,
         channels: ChannelRegistry,
     ) -> anyhow::Result<Server> {
+        // Before the store is opened: a second server must not even migrate it.
+        let lock = DataLock::take(&config.data_dir)?;
         let backend = open_backend(&config)?;
         if config.bootstrap_default_tenant {
             herald_tenancy::tenants::default_tenant(
@@ -132,6 +185,7 @@ impl Server {
         });
         Ok(Server {
             state,
+            _lock: lock,
             listener,
             engine_signals,
         })
@@ -216,5 +270,30 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_server_on_the_same_data_folder_is_refused_naming_the_folder_and_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = DataLock::take(dir.path()).unwrap();
+        let refused = DataLock::take(dir.path())
+            .err()
+            .expect("the folder is locked");
+        let message = refused.to_string();
+        assert!(
+            message.contains(&dir.path().display().to_string()),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("pid {}", std::process::id())),
+            "{message}"
+        );
+        drop(first);
+        DataLock::take(dir.path()).expect("free again once the holder is gone");
     }
 }

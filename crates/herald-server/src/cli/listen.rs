@@ -15,15 +15,16 @@ pub struct ListenArgs {
     /// The user to listen as.
     #[arg(long)]
     user: String,
-    /// Base URL of the server.
-    #[arg(long, default_value = "http://127.0.0.1:8080", env = "HERALD_URL")]
-    url: String,
+    /// Base URL of the server (default: the configuration's `listen` address).
+    #[arg(long, env = "HERALD_URL")]
+    url: Option<String>,
     /// A tenant server key, used to mint a client token for the user.
     #[arg(long, env = "HERALD_KEY")]
     key: Option<String>,
-    /// File holding the server key (default: the embedded default's key file).
-    #[arg(long, default_value = "./herald-data/default-tenant.key")]
-    key_file: PathBuf,
+    /// File holding the server key (default: the `default` tenant's key file in the data
+    /// folder).
+    #[arg(long)]
+    key_file: Option<PathBuf>,
     /// A client token to use instead of minting one.
     #[arg(long)]
     token: Option<String>,
@@ -36,6 +37,29 @@ pub struct ListenArgs {
     /// Exit after this many `event` frames.
     #[arg(long)]
     count: Option<usize>,
+    #[command(flatten)]
+    location: super::Location,
+}
+
+/// Where the server is and which key mints the token: flags first, then the configuration
+/// the server itself runs with (`--config`, `--data`, `HERALD_…`).
+struct Target {
+    url: String,
+    key_file: PathBuf,
+}
+
+fn target(args: &ListenArgs) -> anyhow::Result<Target> {
+    let config = args.location.load().map_err(anyhow::Error::msg)?;
+    let url = match &args.url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => format!("http://{}", crate::config::reachable(config.listen)),
+    };
+    let key_file = args.key_file.clone().unwrap_or_else(|| {
+        config
+            .data_dir
+            .join(herald_tenancy::tenants::DEFAULT_KEY_FILE)
+    });
+    Ok(Target { url, key_file })
 }
 
 fn parse_resume(s: &str) -> Result<(String, u64), String> {
@@ -46,22 +70,23 @@ fn parse_resume(s: &str) -> Result<(String, u64), String> {
     ))
 }
 
-async fn client_token(args: &ListenArgs) -> anyhow::Result<String> {
+async fn client_token(args: &ListenArgs, target: &Target) -> anyhow::Result<String> {
     if let Some(token) = &args.token {
         return Ok(token.clone());
     }
     let key = match &args.key {
         Some(key) => key.clone(),
-        None => std::fs::read_to_string(&args.key_file)
-            .with_context(|| format!("no --key given and cannot read {}", args.key_file.display()))?
+        None => std::fs::read_to_string(&target.key_file)
+            .with_context(|| {
+                format!(
+                    "no --key given and cannot read {}",
+                    target.key_file.display()
+                )
+            })?
             .trim()
             .to_string(),
     };
-    let url = format!(
-        "{}/v1/users/{}/tokens",
-        args.url.trim_end_matches('/'),
-        args.user
-    );
+    let url = format!("{}/v1/users/{}/tokens", target.url, args.user);
     let response = reqwest::Client::new()
         .post(&url)
         .bearer_auth(key)
@@ -86,10 +111,11 @@ async fn client_token(args: &ListenArgs) -> anyhow::Result<String> {
 }
 
 pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
-    let token = client_token(&args).await?;
+    let target = target(&args)?;
+    let token = client_token(&args, &target).await?;
     let ws_url = format!(
         "{}/v1/live{}",
-        args.url.trim_end_matches('/').replacen("http", "ws", 1),
+        target.url.replacen("http", "ws", 1),
         if args.background {
             "?state=background"
         } else {
