@@ -5,17 +5,27 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use herald_engine::ids::AppId;
-use herald_tenancy::apps::store_app;
+use herald_tenancy::apps::{StoreOptions, store_app};
 use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath, TenantCaller};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, TenantCaller};
 use crate::ids::parse_id;
 use crate::state::AppState;
 
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PutAppQuery {
+    /// Generate a new VAPID key pair although the app has one (a `webpush` section without
+    /// keys otherwise keeps the stored pair). Every existing browser subscription stops
+    /// working.
+    #[serde(default)]
+    pub rotate_vapid_keys: bool,
+}
+
 #[utoipa::path(
     put, path = "/v1/apps/{app_id}", tag = "apps",
-    params(("app_id" = String, Path)),
+    params(("app_id" = String, Path), PutAppQuery),
     request_body(content = Object, description = "The app document: `name`, `rules`, `content`, and channel sections `apns`, `fcm`, `webpush`, `smtp`, `webhooks`, `connector`"),
     responses((status = 201, description = "Created; secrets masked", body = Object),
               (status = 200, description = "Replaced; secrets masked", body = Object),
@@ -26,6 +36,7 @@ pub async fn put_app(
     State(state): State<AppState>,
     caller: TenantCaller,
     ApiPath(app_id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PutAppQuery>,
     ApiJson(document): ApiJson<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let app_id = parse_id::<AppId>("app_id", app_id)?;
@@ -36,6 +47,9 @@ pub async fn put_app(
         &app_id,
         document,
         state.clock.now(),
+        StoreOptions {
+            rotate_vapid_keys: query.rotate_vapid_keys,
+        },
     )
     .await?;
     state.app_changed(&caller.tenant);

@@ -54,6 +54,10 @@ pub enum AppCommand {
         file: PathBuf,
         #[arg(long, default_value = "default")]
         tenant: String,
+        /// Generate a new VAPID key pair although the app has one (breaks every existing
+        /// browser subscription).
+        #[arg(long)]
+        rotate_vapid_keys: bool,
     },
     /// Print an app (secrets masked).
     Get {
@@ -176,6 +180,7 @@ pub async fn app(command: AppCommand, config: &Config) -> anyhow::Result<()> {
             app_id,
             file,
             tenant,
+            rotate_vapid_keys,
         } => {
             let tenant = tenant_id(&tenant)?;
             require_tenant(backend.store.as_ref(), &tenant).await?;
@@ -191,6 +196,7 @@ pub async fn app(command: AppCommand, config: &Config) -> anyhow::Result<()> {
                 &app_id,
                 document,
                 now(),
+                herald_tenancy::apps::StoreOptions { rotate_vapid_keys },
             )
             .await
             .map_err(|e| anyhow!("{}", herald_api::error::ApiError::from(e).problem().detail))?;

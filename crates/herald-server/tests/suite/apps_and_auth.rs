@@ -264,3 +264,34 @@ async fn an_smtp_sender_that_is_not_an_address_is_refused() {
         201
     );
 }
+
+#[tokio::test]
+async fn re_applying_a_web_push_app_without_keys_keeps_its_vapid_pair_until_a_rotation_is_asked_for()
+ {
+    let hub = TestHub::start().await;
+    let document = json!({"webpush": {"subject": "mailto:ops@example.com"}});
+    let (status, first) = hub.put("/v1/apps/web", &hub.key, document.clone()).await;
+    assert_eq!(status, 201, "{first}");
+    let generated = first["webpush"]["vapid_public_key"].clone();
+    assert!(generated.is_string(), "a pair is generated: {first}");
+
+    // The same document again (a deploy re-applying its config): browsers keep working.
+    let (status, again) = hub.put("/v1/apps/web", &hub.key, document.clone()).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["webpush"]["vapid_public_key"], generated);
+    let (_, browser_view) = hub
+        .get("/v1/me/apps/web/webpush", &hub.token("visitor-1").await)
+        .await;
+    assert_eq!(
+        browser_view["vapid_public_key"], generated,
+        "{browser_view}"
+    );
+
+    // Only an explicit rotation makes a new pair.
+    let (status, rotated) = hub
+        .put("/v1/apps/web?rotate_vapid_keys=true", &hub.key, document)
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    assert!(rotated["webpush"]["vapid_public_key"].is_string());
+    assert_ne!(rotated["webpush"]["vapid_public_key"], generated);
+}

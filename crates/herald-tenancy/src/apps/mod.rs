@@ -59,8 +59,17 @@ pub fn open(sealer: &Sealer, tenant: &TenantId, stored: &StoredApp) -> Result<Ap
     serde_json::from_value(document).map_err(|_| "the stored app does not parse".to_string())
 }
 
+/// How an app document is stored.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoreOptions {
+    /// Generate a new VAPID key pair even though the app has one. Every browser subscription
+    /// made with the old public key stops working, so this is only ever done when asked.
+    pub rotate_vapid_keys: bool,
+}
+
 /// Validates and stores an app document. Answers whether it was created, and the stored
-/// document with secrets masked. A secret sent back masked keeps its stored value.
+/// document with secrets masked. A secret sent back masked keeps its stored value, and so
+/// does a VAPID key pair the document leaves out (see [`StoreOptions::rotate_vapid_keys`]).
 pub async fn store_app(
     store: &dyn Store,
     sealer: &Sealer,
@@ -68,6 +77,7 @@ pub async fn store_app(
     app_id: &AppId,
     mut document: Value,
     now: time::OffsetDateTime,
+    options: StoreOptions,
 ) -> Result<(bool, Value), AppError> {
     if !document.is_object() {
         return Err(Invalid::new("", "the app document must be a JSON object").into());
@@ -78,6 +88,11 @@ pub async fn store_app(
         None => BTreeMap::new(),
     };
     app::restore_secrets(&mut document, &previous)?;
+    if !options.rotate_vapid_keys
+        && let Some(stored) = &existing
+    {
+        presets::keep_vapid_keys(&mut document, &stored.document, &previous);
+    }
     presets::preset_defaults(&mut document);
     presets::vapid_keys(&mut document);
     let config: AppConfig = herald_engine::validate::from_value(document)?;

@@ -1,6 +1,29 @@
 //! Defaults Herald writes into an app document before it is stored, so a GET shows them.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
+
+/// A `webpush` section that names no keys keeps the pair the stored app has: a new pair would
+/// silently invalidate every browser subscription made with the old public key.
+pub fn keep_vapid_keys(document: &mut Value, stored: &Value, secrets: &BTreeMap<String, String>) {
+    let Some(webpush) = document.get_mut("webpush").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if webpush.contains_key("vapid_private_key") || webpush.contains_key("vapid_public_key") {
+        return;
+    }
+    let (Some(public), Some(private)) = (
+        stored
+            .pointer("/webpush/vapid_public_key")
+            .and_then(Value::as_str),
+        secrets.get("/webpush/vapid_private_key"),
+    ) else {
+        return;
+    };
+    webpush.insert("vapid_public_key".into(), Value::from(public));
+    webpush.insert("vapid_private_key".into(), Value::from(private.as_str()));
+}
 
 /// The push-proxy preset brings the failure policy of the system it replaces: one attempt, no
 /// retry, and 400/500 answers never open the circuit. Written into the stored document (so a
