@@ -5,6 +5,7 @@
 mod listen;
 mod operator;
 mod push;
+mod why;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -92,6 +93,14 @@ enum Command {
     },
     /// Connect to a running server as a user and print every frame received.
     Listen(listen::ListenArgs),
+    /// A user's recent notification decisions, sent or not, with the reason and each
+    /// delivery's attempts.
+    Why {
+        #[command(flatten)]
+        args: why::WhyArgs,
+        #[command(flatten)]
+        location: Location,
+    },
     /// Test pushes.
     Push {
         #[command(subcommand)]
@@ -150,6 +159,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             operator::token(command, &location.load().map_err(anyhow::Error::msg)?).await
         }
         Command::Listen(args) => listen::run(args).await,
+        Command::Why { args, location } => {
+            why::run(args, &location.load().map_err(anyhow::Error::msg)?).await
+        }
         Command::Push { command, location } => {
             push::push(command, &location.load().map_err(anyhow::Error::msg)?).await
         }

@@ -21,3 +21,4 @@ mod presence_storm;
 mod tenant_isolation;
 mod webhooks;
 mod webpush;
+mod why;
