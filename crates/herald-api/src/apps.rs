@@ -15,6 +15,7 @@ use crate::state::AppState;
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PutAppQuery {
     /// Generate a new VAPID key pair although the app has one (a `webpush` section without
     /// keys otherwise keeps the stored pair). Every existing browser subscription stops

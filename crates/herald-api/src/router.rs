@@ -3,9 +3,11 @@
 
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{Request, header};
-use axum::response::IntoResponse;
+use axum::extract::MatchedPath;
+use axum::http::{HeaderName, Request, header};
+use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -116,8 +118,41 @@ pub fn router(state: AppState) -> axum::Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked", "panic").into_response()))
+        .layer(axum::middleware::from_fn(observe))
         // Spans carry the path only: query strings can hold client tokens (`/v1/live?token=`).
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-            tracing::info_span!("http", http.method = %req.method(), http.path = %req.uri().path())
+            let request_id = req
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!("http", http.method = %req.method(), http.path = %req.uri().path(), http.request_id = %request_id)
         }))
+        // Outermost: every request gets an id (a caller's own `x-request-id` is kept), every
+        // span and log line inside carries it, and the response echoes it.
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Counts and times every request by method, route template (never the concrete path, whose
+/// ids would make a series per user) and status.
+async fn observe(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().as_str().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(request).await;
+    let labels = [
+        ("method", method),
+        ("route", route),
+        ("status", response.status().as_u16().to_string()),
+    ];
+    metrics::counter!("herald_http_requests_total", &labels).increment(1);
+    metrics::histogram!("herald_http_request_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
 }

@@ -8,8 +8,11 @@ use crate::config::{Log, LogFormat};
 
 pub fn init_logging(log: &Log) {
     let filter = EnvFilter::try_new(&log.level).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour codes only for a person at a terminal: a file or a log collector gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     // `try_init`: tests start several servers in one process; the first subscriber wins.
     let _ = match log.format {
@@ -46,6 +49,97 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
                 .ok()?
                 .install_recorder()
                 .ok()
+                .inspect(|_| describe())
         })
         .clone()
+}
+
+/// Every metric Herald emits, with its `# HELP` text. A metric added without a line here shows
+/// without help; the `openapi` suite's metrics test catches that.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "herald_events_accepted_total",
+        "Events accepted (durably stored), not counting idempotent repeats."
+    );
+    describe_counter!(
+        "herald_events_duplicate_total",
+        "Events whose event_id was already stored: answered with the original result, nothing changed."
+    );
+    describe_histogram!(
+        "herald_events_append_seconds",
+        Unit::Seconds,
+        "Time to durably append one POST /v1/events request, fsync included."
+    );
+    describe_histogram!(
+        "herald_store_write_wait_seconds",
+        Unit::Seconds,
+        "Time a store write waited in the writer's queue before its group started."
+    );
+    describe_histogram!(
+        "herald_store_commit_seconds",
+        Unit::Seconds,
+        "Time of one group commit of the store writer (the transaction and its fsync)."
+    );
+    describe_histogram!(
+        "herald_store_commit_jobs",
+        Unit::Count,
+        "Writes carried by one group commit."
+    );
+    describe_counter!(
+        "herald_decisions_total",
+        "Notification decisions recorded, by status and kind (sent, pending, suppressed, …)."
+    );
+    describe_histogram!(
+        "herald_timer_lateness_seconds",
+        Unit::Seconds,
+        "How late a durable timer's decision was committed after it was due, by timer."
+    );
+    describe_counter!(
+        "herald_deliveries_total",
+        "Delivery attempts settled, by channel and outcome."
+    );
+    describe_histogram!(
+        "herald_delivery_seconds",
+        Unit::Seconds,
+        "Time of one delivery attempt at the provider, by channel."
+    );
+    describe_gauge!(
+        "herald_deliveries_in_flight",
+        "Deliveries this node is attempting now."
+    );
+    describe_counter!(
+        "herald_circuit_open_total",
+        "Times an endpoint's circuit breaker opened, by channel."
+    );
+    describe_counter!(
+        "herald_endpoints_disabled_total",
+        "Endpoints disabled for failing too long, by channel."
+    );
+    describe_counter!(
+        "herald_endpoints_reenabled_total",
+        "Disabled endpoints re-enabled by an operator."
+    );
+    describe_counter!(
+        "herald_device_registrations_total",
+        "Device registrations, by outcome (created, updated, moved, rotated)."
+    );
+    describe_counter!(
+        "herald_webpush_unhealthy_total",
+        "Web Push subscriptions marked unhealthy for missing a health check."
+    );
+    describe_gauge!("herald_live_sessions", "Live sessions open on this node.");
+    describe_counter!(
+        "herald_live_sessions_overflowed_total",
+        "Live sessions closed because their outgoing queue was full (the client resumes)."
+    );
+    describe_counter!(
+        "herald_http_requests_total",
+        "HTTP requests answered, by method, route and status."
+    );
+    describe_histogram!(
+        "herald_http_request_seconds",
+        Unit::Seconds,
+        "Time to answer an HTTP request, by method, route and status (a WebSocket upgrade counts until the upgrade)."
+    );
 }

@@ -185,6 +185,7 @@ async fn path_and_query_parameters_are_declared_where_the_server_reads_them() {
             &["after", "limit"],
         ),
         ("/v1/me/devices", "delete", &["token"]),
+        ("/v1/apps/{app_id}", "put", &["rotate_vapid_keys"]),
         ("/v1/live", "get", &["state", "token"]),
     ];
     for (path, method, names) in query {
@@ -354,4 +355,47 @@ async fn health_readiness_and_metrics_answer() {
         text.contains("herald_store_commit_jobs_bucket{le=\"512\"}"),
         "jobs per group are counted in buckets up to the group bound:\n{text}"
     );
+    // Every family explains itself to whoever reads /metrics.
+    for family in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let name = family.split(' ').next().unwrap();
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "{name} has no # HELP line:\n{text}"
+        );
+    }
+    // Requests are counted and timed by route template and status.
+    assert!(
+        text.contains(
+            r#"herald_http_requests_total{method="POST",route="/v1/events",status="200"}"#
+        ),
+        "HTTP request metrics:\n{text}"
+    );
+    assert!(
+        text.contains(
+            r#"herald_http_request_seconds_count{method="GET",route="/readyz",status="200"}"#
+        ),
+        "HTTP request durations:\n{text}"
+    );
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id_and_a_callers_own_is_echoed() {
+    let hub = TestHub::start().await;
+    let first = hub.http.get(hub.url("/healthz")).send().await.unwrap();
+    let generated = first.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(generated.len(), 36, "a UUID: {generated}");
+    let second = hub.http.get(hub.url("/healthz")).send().await.unwrap();
+    assert_ne!(second.headers()["x-request-id"], generated.as_str());
+    let own = hub
+        .http
+        .get(hub.url("/v1/nowhere"))
+        .header("x-request-id", "req-from-the-load-balancer")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), StatusCode::NOT_FOUND);
+    assert_eq!(own.headers()["x-request-id"], "req-from-the-load-balancer");
 }
