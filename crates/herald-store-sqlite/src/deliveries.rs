@@ -176,7 +176,7 @@ fn cancel(
         ])
     })
     .map_err(db)?;
-    Ok(())
+    crate::concluded::conclude(tx, &delivery.tenant_id, &delivery.notification_id, now)
 }
 
 fn delivery_from(row: &Row<'_>) -> rusqlite::Result<Delivery> {
@@ -214,7 +214,7 @@ pub(crate) fn settle(
 ) -> Result<(), StoreError> {
     let row = tx
         .prepare_cached(
-            "SELECT attempts, history, target FROM deliveries
+            "SELECT attempts, history, target, notification_id FROM deliveries
              WHERE tenant_id = ?1 AND id = ?2 AND status = 'pending' AND lease_until IS NOT NULL",
         )
         .and_then(|mut stmt| {
@@ -223,12 +223,13 @@ pub(crate) fn settle(
                     count_at(row, 0)?,
                     row.get::<_, String>(1)?,
                     row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
                 ))
             })
             .optional()
         })
         .map_err(db)?;
-    let Some((attempts, history, target)) = row else {
+    let Some((attempts, history, target, notification)) = row else {
         return Ok(());
     };
     let mut row = Settling {
@@ -297,6 +298,9 @@ pub(crate) fn settle(
         ])
     })
     .map_err(db)?;
+    if status != DeliveryStatus::Pending {
+        crate::concluded::conclude(tx, tenant, &notification, now)?;
+    }
     Ok(())
 }
 
@@ -323,7 +327,8 @@ pub(crate) const FAIL_DEVICE_DELIVERIES: &str =
     "UPDATE deliveries INDEXED BY deliveries_pending_by_device
      SET status = 'invalid_target', note = ?5, lease_until = NULL, updated_at = ?6
      WHERE tenant_id = ?1 AND device_id = ?2 AND id <> ?3 AND status = 'pending'
-       AND json_extract(target, '$.device.token') = ?4";
+       AND json_extract(target, '$.device.token') = ?4
+     RETURNING notification_id";
 pub(crate) const OF_NOTIFICATION: &str =
     "SELECT id, channel, device_id, endpoint_id, status, history, note, next_attempt_at
      FROM deliveries INDEXED BY deliveries_by_notification
@@ -348,18 +353,26 @@ fn remove_device(
         Some(reason) => format!("the device was removed: {reason}"),
         None => "the device was removed".to_string(),
     };
-    tx.prepare_cached(FAIL_DEVICE_DELIVERIES)
+    let failed: Vec<String> = tx
+        .prepare_cached(FAIL_DEVICE_DELIVERIES)
         .and_then(|mut stmt| {
-            stmt.execute(params![
-                tenant.as_str(),
-                device.id.as_str(),
-                id,
-                device.token,
-                note,
-                millis(now),
-            ])
+            stmt.query_map(
+                params![
+                    tenant.as_str(),
+                    device.id.as_str(),
+                    id,
+                    device.token,
+                    note,
+                    millis(now),
+                ],
+                |row| row.get(0),
+            )?
+            .collect()
         })
         .map_err(db)?;
+    for notification in failed {
+        crate::concluded::conclude(tx, tenant, &notification, now)?;
+    }
     Ok(())
 }
 

@@ -21,6 +21,7 @@
 
 mod apps;
 mod codec;
+mod concluded;
 mod deliveries;
 mod devices;
 mod membership;

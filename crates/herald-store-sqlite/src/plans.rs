@@ -5,7 +5,7 @@
 
 use rusqlite::Connection;
 
-use crate::{deliveries, membership, notify};
+use crate::{concluded, deliveries, membership, notify};
 
 /// The plan's detail lines for `sql`, with every parameter bound to NULL.
 fn plan(conn: &Connection, sql: &str) -> Vec<String> {
@@ -40,6 +40,7 @@ fn queries_keyed_by_user_device_or_notification_use_their_index_not_the_tenant()
             "deliveries_pending_by_device",
         ),
         (deliveries::OF_NOTIFICATION, "deliveries_by_notification"),
+        (concluded::STATUSES, "deliveries_by_notification"),
         (notify::UNHEALTHY_DEVICES, "device_checks_unhealthy"),
     ] {
         let plan = plan(&conn, sql);

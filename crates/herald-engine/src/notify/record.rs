@@ -27,8 +27,10 @@ pub enum Status {
     Cancelled,
     /// Past its TTL before it could go.
     Expired,
-    /// Nothing could carry it (no device or endpoint).
+    /// Nothing could carry it (no device or endpoint), or every delivery of it failed.
     Failed,
+    /// Some of its deliveries arrived, others failed, expired or lost their device.
+    Partial,
 }
 
 impl Status {
@@ -42,6 +44,7 @@ impl Status {
             Status::Cancelled => "cancelled",
             Status::Expired => "expired",
             Status::Failed => "failed",
+            Status::Partial => "partial",
         }
     }
 
@@ -110,6 +113,32 @@ pub struct NotificationRecord {
 }
 
 impl NotificationRecord {
+    /// Every delivery of a sent notification has ended and `delivered` of `total` arrived: a
+    /// notification says `sent` only if all did, `partial` if some did, `failed` if none did.
+    /// Answers whether the record changed.
+    pub fn conclude(&mut self, delivered: usize, total: usize, now: OffsetDateTime) -> bool {
+        if self.status != Status::Sent || total == 0 || delivered == total {
+            return false;
+        }
+        let (status, reason) = if delivered == 0 {
+            (
+                Status::Failed,
+                format!(
+                    "no delivery arrived: all {total} failed, expired or lost their device (see the deliveries)"
+                ),
+            )
+        } else {
+            (
+                Status::Partial,
+                format!(
+                    "delivered to {delivered} of {total} targets; the others failed, expired or lost their device"
+                ),
+            )
+        };
+        self.note(status, reason, now);
+        true
+    }
+
     /// A new record with its first decision.
     #[expect(
         clippy::too_many_arguments,
@@ -202,5 +231,50 @@ mod tests {
         assert_eq!(r.due_at, None);
         let steps: Vec<Status> = r.log.iter().map(|e| e.status).collect();
         assert_eq!(steps, [Status::Pending, Status::Sent]);
+    }
+
+    fn sent(at: OffsetDateTime) -> NotificationRecord {
+        NotificationRecord::new(
+            "n1".into(),
+            TenantId::parse("t").unwrap(),
+            UserId::parse("u").unwrap(),
+            None,
+            None,
+            PushKind::NewMessage,
+            Some(3),
+            None,
+            Status::Sent,
+            "handed to the delivery core for 2 target(s)",
+            at,
+        )
+    }
+
+    #[test]
+    fn a_sent_notification_whose_deliveries_all_failed_says_failed() {
+        let t0 = datetime!(2026-11-23 10:00 UTC);
+        let mut r = sent(t0);
+        assert!(r.conclude(0, 2, t0));
+        assert_eq!(r.status, Status::Failed);
+        assert!(r.reason.contains("all 2 failed"), "{}", r.reason);
+    }
+
+    #[test]
+    fn a_sent_notification_with_some_deliveries_arrived_says_partial() {
+        let t0 = datetime!(2026-11-23 10:00 UTC);
+        let mut r = sent(t0);
+        assert!(r.conclude(1, 2, t0));
+        assert_eq!(r.status, Status::Partial);
+        assert_eq!(r.log.len(), 2, "the hand-over stays in the log");
+    }
+
+    #[test]
+    fn a_sent_notification_delivered_everywhere_stays_sent() {
+        let t0 = datetime!(2026-11-23 10:00 UTC);
+        let mut r = sent(t0);
+        assert!(!r.conclude(2, 2, t0));
+        assert_eq!(r.status, Status::Sent);
+        let mut cancelled = sent(t0);
+        cancelled.note(Status::Cancelled, "read", t0);
+        assert!(!cancelled.conclude(0, 1, t0), "only sent records conclude");
     }
 }

@@ -282,3 +282,87 @@ async fn a_grace_timer_that_fires_records_how_late_its_decision_was_committed() 
         "{metrics}"
     );
 }
+
+/// The notification's status once every delivery of the first push has ended.
+async fn concluded_status(hub: &TestHub, clock: &ManualClock) -> serde_json::Value {
+    say(hub, "m1", "Hello").await;
+    settle(hub).await;
+    clock.advance(time::Duration::seconds(5));
+    hub.state.engine.wake();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (_, list) = hub.get("/v1/users/visitor-1/notifications", &hub.key).await;
+        let sent = list["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["kind"] == "new_message" && n["status"] != "pending")
+            .cloned();
+        if let Some(n) = sent {
+            let (_, view) = hub
+                .get(
+                    &format!("/v1/notifications/{}", n["id"].as_str().unwrap()),
+                    &hub.key,
+                )
+                .await;
+            let ended = view["deliveries"]
+                .as_array()
+                .is_some_and(|d| !d.is_empty() && d.iter().all(|d| d["status"] != "pending"));
+            if ended {
+                return view;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_notification_whose_only_delivery_failed_says_failed_not_sent() {
+    let channel = RecordingChannel::new();
+    channel.script("abcd1234", vec![RecordingChannel::rejected(400)]);
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let hub = hub_with(channel.clone(), clock.clone()).await;
+    let view = concluded_status(&hub, &clock).await;
+    assert_eq!(view["status"], "failed", "{view:#}");
+    let log: Vec<&str> = view["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(log, ["pending", "sent", "failed"], "{view:#}");
+}
+
+#[tokio::test]
+async fn a_notification_delivered_to_one_of_two_devices_says_partial() {
+    let channel = RecordingChannel::new();
+    channel.script(
+        "dead0002",
+        vec![RecordingChannel::invalid("BadDeviceToken")],
+    );
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let hub = hub_with(channel.clone(), clock.clone()).await;
+    let token = hub.token("visitor-1").await;
+    let tablet =
+        json!({"app_id": "chat", "channel": "apns", "token": "dead0002", "platform": "ios"});
+    assert_eq!(hub.post("/v1/me/devices", &token, tablet).await.0, 201);
+    let view = concluded_status(&hub, &clock).await;
+    assert_eq!(view["status"], "partial", "{view:#}");
+    assert!(
+        view["reason"]
+            .as_str()
+            .unwrap()
+            .contains("delivered to 1 of 2"),
+        "{view:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_notification_delivered_everywhere_still_says_sent() {
+    let channel = RecordingChannel::new();
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let hub = hub_with(channel.clone(), clock.clone()).await;
+    let view = concluded_status(&hub, &clock).await;
+    assert_eq!(view["status"], "sent", "{view:#}");
+}
