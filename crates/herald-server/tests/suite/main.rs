@@ -18,6 +18,7 @@ mod notify;
 mod notify_delivery;
 mod openapi;
 mod presence_storm;
+mod readme;
 mod tenant_isolation;
 mod webhooks;
 mod webpush;
