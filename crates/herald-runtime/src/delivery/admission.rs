@@ -23,9 +23,9 @@ use super::breaker::{Admission, Settings};
 use super::settle::observe;
 use super::{DeliveryCore, Endpoint, ms};
 
-/// Why an attempt may not go now.
+/// Why an attempt may not go now. Its `Display` is the reason, fit to show or record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Refused {
+pub enum Refused {
     /// The push's TTL ran out before it could go.
     Expired,
     /// The endpoint was disabled for failing too long; looked at again at `retry_at`.
@@ -94,6 +94,14 @@ impl Patience {
         Patience {
             tenant: None,
             endpoint: tokio::time::Instant::now() + wait,
+        }
+    }
+
+    /// A synchronous caller's: bulkhead and endpoint slots both waited for until `deadline`.
+    pub fn until(deadline: tokio::time::Instant) -> Patience {
+        Patience {
+            tenant: Some(deadline),
+            endpoint: deadline,
         }
     }
 }
@@ -177,7 +185,9 @@ impl DeliveryCore {
     }
 
     /// Makes the admitted attempt under `timeout`, then feeds its outcome to the endpoint's
-    /// breaker and health. Answers the attempt and when it ended.
+    /// breaker and health. Answers the attempt and when it ended. A `timeout` shorter than
+    /// `delivery.attempt_timeout_ms` is a caller's budget: running out of it is answered as a
+    /// retryable timeout but not held against the endpoint (it was not given its full time).
     pub(crate) async fn attempt(
         &self,
         admitted: Admitted,
@@ -186,32 +196,22 @@ impl DeliveryCore {
         app: &AppConfig,
         timeout: StdDuration,
     ) -> (Attempt, OffsetDateTime) {
-        let in_flight = InFlight::start();
-        let started = Instant::now();
-        let outcome = match tokio::time::timeout(timeout, channel.deliver(d, app)).await {
-            Ok(outcome) => outcome,
-            Err(_) => DeliveryOutcome::Retryable {
-                after_ms: None,
-                reason: format!("timed out after {} ms", timeout.as_millis()),
-                status: None,
-            },
-        };
-        let elapsed = started.elapsed();
-        drop(in_flight);
-        metrics::histogram!("herald_delivery_seconds", "channel" => d.channel.clone())
-            .record(elapsed.as_secs_f64());
+        let full = StdDuration::from_millis(self.settings.attempt_timeout_ms);
+        let (outcome, elapsed, counted) = call(channel, d, app, timeout, full).await;
         drop(admitted.slot);
         let done = self.clock.now();
-        let (endpoint, key) = (&admitted.endpoint, &admitted.key);
-        observe(
-            d,
-            endpoint,
-            key,
-            done,
-            &outcome,
-            &app.delivery,
-            &admitted.breaker,
-        );
+        if counted {
+            let (endpoint, key) = (&admitted.endpoint, &admitted.key);
+            observe(
+                d,
+                endpoint,
+                key,
+                done,
+                &outcome,
+                &app.delivery,
+                &admitted.breaker,
+            );
+        }
         let attempt = Attempt {
             at: admitted.at,
             duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
@@ -219,6 +219,39 @@ impl DeliveryCore {
         };
         (attempt, done)
     }
+}
+
+/// Calls the channel under `timeout`; answers the outcome, how long it took, and whether it
+/// counts for the endpoint (not when a timeout shorter than `full` ran out).
+async fn call(
+    channel: &dyn Channel,
+    d: &Delivery,
+    app: &AppConfig,
+    timeout: StdDuration,
+    full: StdDuration,
+) -> (DeliveryOutcome, StdDuration, bool) {
+    let in_flight = InFlight::start();
+    let started = Instant::now();
+    let answer = tokio::time::timeout(timeout, channel.deliver(d, app)).await;
+    let elapsed = started.elapsed();
+    drop(in_flight);
+    metrics::histogram!("herald_delivery_seconds", "channel" => d.channel.clone())
+        .record(elapsed.as_secs_f64());
+    let cut_short = timeout < full;
+    let reason = match answer {
+        Ok(outcome) => return (outcome, elapsed, true),
+        Err(_) if cut_short => format!(
+            "the caller's budget ran out after {} ms, before the provider answered",
+            timeout.as_millis()
+        ),
+        Err(_) => format!("timed out after {} ms", timeout.as_millis()),
+    };
+    let outcome = DeliveryOutcome::Retryable {
+        after_ms: None,
+        reason,
+        status: None,
+    };
+    (outcome, elapsed, !cut_short)
 }
 
 /// Counts an attempt in `herald_deliveries_in_flight` while it lives (also when its task is

@@ -4,7 +4,9 @@
 //! - [`worker`]: the claim loop ([`spawn`]); `decide`: what happens to one claimed delivery;
 //!   `admission`: the breaker, bulkhead and endpoint-slot admission of one attempt and the
 //!   attempt under its timeout; `settle`: settling an outcome and feeding it to the endpoint's
-//!   breaker and health.
+//!   breaker and health; `send`: [`DeliveryCore::send_now`], the guarded synchronous send
+//!   (the same admission, timeout and settlement of breaker and health, within a caller's
+//!   budget) for callers that wait for the answer (`herald push test`, the Matrix gateway).
 //! - [`DeliveryCore`]: what the worker's tasks share and the rest of the server may ask about:
 //!   the wake-up (`Runtime::delivery_wakeup`), the endpoints (breakers, concurrency limits,
 //!   health, auto-disable) and the per-tenant bulkheads. [`Worker::core`] hands
@@ -18,6 +20,7 @@ mod admission;
 pub mod backoff;
 pub mod breaker;
 mod decide;
+mod send;
 mod settle;
 pub mod worker;
 
@@ -31,6 +34,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::sync::{Notify, Semaphore};
 
+pub use admission::Refused;
 pub use settle::settlement_for;
 pub use worker::{Worker, spawn};
 

@@ -209,17 +209,18 @@ pub fn settlement_for(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use herald_engine::ids::{AppId, TenantId, UserId};
     use herald_engine::push::{Push, PushKind, Target};
 
     use super::*;
 
-    fn t(s: i64) -> OffsetDateTime {
+    pub(crate) fn t(s: i64) -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(1_800_000_000 + s).unwrap()
     }
 
-    fn delivery(attempt: u32, expires: i64) -> Delivery {
+    /// A webhook delivery of tenant `acme`, app `mobile`, expiring `expires` s after `t(0)`.
+    pub(crate) fn delivery(attempt: u32, expires: i64) -> Delivery {
         let tenant = TenantId::parse("acme").unwrap();
         let app = AppId::parse("mobile").unwrap();
         Delivery {
