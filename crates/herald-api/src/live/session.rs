@@ -1,13 +1,10 @@
-//! One task per WebSocket connection.
+//! One task per WebSocket connection: socket I/O, heartbeats, frame parsing, presence.
 //!
-//! Ordering guarantee (no gap, no duplicate): the session keeps, per conversation, the last
-//! position it sent. A live event at `last + 1` is sent; at or below `last` it is a duplicate
-//! and skipped; beyond `last + 1` the gap is read from the store first. The session registers
-//! with the hub before it reads any catch-up, so every event is in the store read, in the
-//! queue, or both — and the cursor removes the overlap. Live events are held until the
-//! client's first frame, so a client that opens with `resume` gets its catch-up first.
+//! Ordering (no gap, no duplicate) is the transport-neutral [`Cursor`]'s: the session
+//! registers with the hub before it reads any catch-up, hands the cursor every `resume` and
+//! every live item, and sends what it emits as frames. Live items wait in the cursor until
+//! the client's first frame.
 
-use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
@@ -16,7 +13,8 @@ use herald_engine::store::StoreError;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::state::AppState;
-use herald_runtime::live::hub::{LiveEvent, Outbound};
+use herald_runtime::live::cursor::{Cursor, Gone, Item, Reader, Sink, Stopped};
+use herald_runtime::live::hub::Outbound;
 use herald_runtime::live::presence::Ending;
 use herald_runtime::live::protocol::{self, ClientFrame, SessionState};
 
@@ -31,9 +29,7 @@ struct Session {
     tenant: TenantId,
     user: UserId,
     socket: WebSocket,
-    sent: HashMap<ConversationId, u64>,
-    /// Live frames held until the client's first frame.
-    held: Option<VecDeque<Outbound>>,
+    cursor: Cursor,
 }
 
 pub async fn run(
@@ -50,8 +46,7 @@ pub async fn run(
         tenant,
         user,
         socket,
-        sent: HashMap::new(),
-        held: Some(VecDeque::new()),
+        cursor: Cursor::new(),
     };
     let exit = match Box::pin(session.greet(session_id)).await {
         Ok(()) => session.serve(session_id, &mut registration).await,
@@ -124,9 +119,9 @@ impl Session {
                         let _ = Box::pin(self.send(refusal)).await;
                         return Exit::Ending(Ending::Dropped);
                     };
-                    if let Some(held) = &mut self.held {
-                        held.push_back(outbound);
-                    } else if Box::pin(self.on_outbound(outbound)).await.is_err() {
+                    if let Some(outbound) = self.cursor.hold(outbound)
+                        && Box::pin(self.on_outbound(outbound)).await.is_err()
+                    {
                         return Exit::Ending(Ending::Dropped);
                     }
                 }
@@ -195,96 +190,53 @@ impl Session {
             } => self.read(conversation_id, position).await?,
             ClientFrame::Ping {} => self.send(protocol::pong()).await?,
         }
-        // The first frame releases the live events held since connecting.
-        if let Some(held) = self.held.take() {
-            for outbound in held {
-                self.on_outbound(outbound).await?;
-            }
+        // The first frame releases the live items held since connecting.
+        for outbound in self.cursor.release() {
+            self.on_outbound(outbound).await?;
         }
         Ok(())
     }
 
     async fn resume(&mut self, conversation: ConversationId, after: u64) -> Result<(), ()> {
-        match self
-            .state
-            .store
-            .membership(&self.tenant, &conversation, &self.user)
-            .await
-        {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                let message = format!("not a participant of conversation {conversation}");
-                return self
-                    .send(protocol::error("not_a_participant", &message))
-                    .await;
-            }
-            Err(e) => return self.store_failed(e).await,
+        let reader = Reader {
+            store: self.state.store.as_ref(),
+            tenant: &self.tenant,
+            page: self.state.config.limits.max_page_events,
+        };
+        let mut frames = Frames(&mut self.socket);
+        let stopped = self
+            .cursor
+            .resume(reader, &self.user, conversation.clone(), after, &mut frames)
+            .await;
+        if let Err(Stopped::NotAParticipant) = stopped {
+            let message = format!("not a participant of conversation {conversation}");
+            return self
+                .send(protocol::error("not_a_participant", &message))
+                .await;
         }
-        self.sent.insert(conversation.clone(), after);
-        self.fill(&conversation, u64::MAX).await?;
-        let position = self.sent[&conversation];
-        self.send(protocol::caught_up(&conversation, position))
-            .await
-    }
-
-    /// Sends stored events after the cursor, up to `until` inclusive.
-    async fn fill(&mut self, conversation: &ConversationId, until: u64) -> Result<(), ()> {
-        let page = self.state.config.limits.max_page_events;
-        loop {
-            let after = self.sent[conversation];
-            if after >= until {
-                return Ok(());
-            }
-            let limit = page.min(usize::try_from(until - after).unwrap_or(usize::MAX));
-            let events = match self
-                .state
-                .store
-                .events_after(&self.tenant, conversation, after, limit)
-                .await
-            {
-                Ok(events) => events,
-                Err(e) => return self.store_failed(e).await,
-            };
-            let done = events.len() < limit;
-            for event in events {
-                let frame =
-                    protocol::event(conversation, event.position, &event.to_json().to_string());
-                self.send(frame).await?;
-                self.sent.insert(conversation.clone(), event.position);
-            }
-            if done {
-                return Ok(());
-            }
-        }
+        self.stopped(stopped).await
     }
 
     async fn on_outbound(&mut self, outbound: Outbound) -> Result<(), ()> {
-        match outbound {
-            Outbound::Event(event) => self.on_event(&event).await,
-            Outbound::Unread(frame) => self.send(frame.into()).await,
-        }
+        let reader = Reader {
+            store: self.state.store.as_ref(),
+            tenant: &self.tenant,
+            page: self.state.config.limits.max_page_events,
+        };
+        let mut frames = Frames(&mut self.socket);
+        let stopped = self.cursor.live(reader, &outbound, &mut frames).await;
+        self.stopped(stopped).await
     }
 
-    async fn on_event(&mut self, event: &LiveEvent) -> Result<(), ()> {
-        let conversation = &event.conversation_id;
-        match self.sent.get(conversation).copied() {
-            Some(last) if event.position <= last => return Ok(()),
-            Some(last) if event.position > last + 1 => {
-                self.fill(conversation, event.position - 1).await?
-            }
-            _ => {}
+    /// Ends the session if the socket is gone; tells the client to resume later if the store
+    /// failed.
+    async fn stopped(&mut self, stopped: Result<(), Stopped>) -> Result<(), ()> {
+        match stopped {
+            Ok(()) => Ok(()),
+            Err(Stopped::Gone) => Err(()),
+            Err(Stopped::Store(e)) => self.store_failed(e).await,
+            Err(Stopped::NotAParticipant) => Ok(()),
         }
-        if self
-            .sent
-            .get(conversation)
-            .is_some_and(|last| event.position <= *last)
-        {
-            return Ok(());
-        }
-        self.send(protocol::event(conversation, event.position, &event.json))
-            .await?;
-        self.sent.insert(conversation.clone(), event.position);
-        Ok(())
     }
 
     async fn read(&mut self, conversation: ConversationId, position: u64) -> Result<(), ()> {
@@ -323,6 +275,30 @@ impl Session {
             "storage is unavailable; resume later",
         ))
         .await
+    }
+}
+
+/// The socket as the cursor's sink: each item as its frame.
+struct Frames<'a>(&'a mut WebSocket);
+
+impl Sink for Frames<'_> {
+    async fn emit(&mut self, item: Item<'_>) -> Result<(), Gone> {
+        let frame = match item {
+            Item::Event {
+                conversation,
+                position,
+                json,
+            } => protocol::event(conversation, position, json),
+            Item::Unread(frame) => frame.to_string(),
+            Item::CaughtUp {
+                conversation,
+                position,
+            } => protocol::caught_up(conversation, position),
+        };
+        self.0
+            .send(Message::Text(frame.into()))
+            .await
+            .map_err(|_| Gone)
     }
 }
 

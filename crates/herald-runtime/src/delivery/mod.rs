@@ -1,7 +1,12 @@
 //! The delivery core: workers that claim due deliveries, call the channel for each, and settle
 //! the outcome — with retries, TTL expiry, circuit breakers and per-tenant bulkheads.
 //!
-//! - [`worker`]: the claim loop and what happens to one delivery ([`spawn`]).
+//! - [`worker`]: the claim loop ([`spawn`]); `decide`: what happens to one claimed delivery;
+//!   `admission`: the breaker, bulkhead and endpoint-slot admission of one attempt and the
+//!   attempt under its timeout; `settle`: settling an outcome and feeding it to the endpoint's
+//!   breaker and health; `send`: [`DeliveryCore::send_now`], the guarded synchronous send
+//!   (the same admission, timeout and settlement of breaker and health, within a caller's
+//!   budget) for callers that wait for the answer (`herald push test`, the Matrix gateway).
 //! - [`DeliveryCore`]: what the worker's tasks share and the rest of the server may ask about:
 //!   the wake-up (`Runtime::delivery_wakeup`), the endpoints (breakers, concurrency limits,
 //!   health, auto-disable) and the per-tenant bulkheads. [`Worker::core`] hands
@@ -11,8 +16,12 @@
 //! Endpoint state (breakers, health, disabled endpoints) is kept in memory, per node: a restart
 //! closes every circuit and re-enables every endpoint.
 
+mod admission;
 pub mod backoff;
 pub mod breaker;
+mod decide;
+mod send;
+mod settle;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -25,6 +34,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::sync::{Notify, Semaphore};
 
+pub use admission::Refused;
+pub use settle::settlement_for;
 pub use worker::{Worker, spawn};
 
 use self::breaker::{Breaker, CircuitState};
@@ -206,6 +217,10 @@ impl DeliveryCore {
     pub(crate) async fn woken(&self) {
         self.wakeup.notified().await;
     }
+}
+
+pub(crate) fn ms(n: u64) -> time::Duration {
+    time::Duration::milliseconds(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

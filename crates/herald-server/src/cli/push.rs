@@ -1,18 +1,26 @@
 //! `herald push test`: sends one test push to one device through the same channel the
-//! delivery core uses, with the app's stored credentials, and prints what the provider
-//! answered. For checking an app's APNs (or other) credentials without waiting for an event.
+//! delivery core uses, with the app's stored credentials, guarded like a delivery
+//! (`DeliveryCore::send_now`: breaker, bulkhead, endpoint slots, attempt timeout), and prints
+//! what the provider answered. For checking an app's APNs (or other) credentials without
+//! waiting for an event. The command runs in its own process, so the guard starts from a
+//! fresh endpoint state.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use clap::Subcommand;
+use herald_engine::app::AppConfig;
 use herald_engine::clock::{Clock, SystemClock};
+use herald_engine::delivery::Channel;
 use herald_engine::device::Channel as DeviceChannel;
 use herald_engine::ids::{AppId, DeviceId, TenantId};
 use herald_engine::push::{Delivery, DeliveryOutcome, Push, PushKind, Target};
+use herald_runtime::delivery::DeliveryCore;
 
 use crate::config::Config;
 use crate::server::open_backend;
+use herald_channels::apns::errors::Answer;
 use herald_channels::apns::{ApnsChannel, ApnsOptions};
 use herald_tenancy::apps::{AppCache, AppLookup};
 
@@ -129,16 +137,13 @@ async fn test(
         },
         attempt: 1,
     };
-    // APNs devices go through an APNs channel built the same way, to print APNs' own answer
-    // (status, reason, apns-id, timestamp) beside its classification.
-    let (outcome, answer) = match device.channel {
-        DeviceChannel::Apns | DeviceChannel::ApnsVoip => {
-            let apns = ApnsChannel::new(clock, ApnsOptions::default());
-            let sent = apns.send(&delivery, &device, &app).await;
-            (sent.outcome, sent.answer)
-        }
-        _ => (channel.deliver(&delivery, &app).await, None),
+    let guarded = Guarded {
+        config,
+        clock,
+        delivery: &delivery,
+        app: &app,
     };
+    let (outcome, answer) = guarded.send(channel.as_ref(), &device.channel).await?;
     println!(
         "{}",
         serde_json::to_string_pretty(&serde_json::json!({
@@ -152,5 +157,81 @@ async fn test(
     match outcome {
         DeliveryOutcome::Delivered { .. } => Ok(()),
         _ => Err(anyhow!("the test push was not delivered")),
+    }
+}
+
+/// One test push through the delivery core's guard.
+struct Guarded<'a> {
+    config: &'a Config,
+    clock: Arc<dyn Clock>,
+    delivery: &'a Delivery,
+    app: &'a AppConfig,
+}
+
+impl Guarded<'_> {
+    /// APNs devices go through an APNs channel built the same way, to print APNs' own answer
+    /// (status, reason, apns-id, timestamp) beside its classification.
+    async fn send(
+        self,
+        channel: &dyn Channel,
+        device_channel: &DeviceChannel,
+    ) -> anyhow::Result<(DeliveryOutcome, Option<Answer>)> {
+        let settings = self.config.delivery.clone();
+        let budget = Duration::from_millis(settings.attempt_timeout_ms) + Duration::from_secs(5);
+        let core = DeliveryCore::new(settings, self.clock.clone(), Arc::default());
+        let apns = matches!(
+            device_channel,
+            DeviceChannel::Apns | DeviceChannel::ApnsVoip
+        )
+        .then(|| KeepsAnswer::new(ApnsChannel::new(self.clock, ApnsOptions::default())));
+        let through: &dyn Channel = match &apns {
+            Some(apns) => apns,
+            None => channel,
+        };
+        let outcome = core
+            .send_now(through, self.delivery, self.app, budget)
+            .await
+            .map_err(|why| anyhow!("the test push was not sent: {why}"))?;
+        Ok((outcome, apns.and_then(KeepsAnswer::answer)))
+    }
+}
+
+/// The APNs channel, keeping APNs' answer to the last request.
+struct KeepsAnswer {
+    apns: ApnsChannel,
+    answer: Mutex<Option<Answer>>,
+}
+
+impl KeepsAnswer {
+    fn new(apns: ApnsChannel) -> KeepsAnswer {
+        KeepsAnswer {
+            apns,
+            answer: Mutex::new(None),
+        }
+    }
+
+    fn answer(self) -> Option<Answer> {
+        self.answer
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl Channel for KeepsAnswer {
+    async fn deliver(&self, delivery: &Delivery, app: &AppConfig) -> DeliveryOutcome {
+        let Target::Device { device } = &delivery.target else {
+            return self.apns.deliver(delivery, app).await;
+        };
+        let sent = self.apns.send(delivery, device, app).await;
+        *self
+            .answer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = sent.answer;
+        sent.outcome
+    }
+
+    fn endpoint_key(&self, delivery: &Delivery, app: &AppConfig) -> String {
+        self.apns.endpoint_key(delivery, app)
     }
 }
