@@ -230,7 +230,7 @@ impl Outbound {
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| transport_failure(&e))?;
+            .map_err(|e| refused_or_transport_failure(&e))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         // The body is not needed; dropping the response frees the connection for reuse
@@ -260,7 +260,7 @@ impl Outbound {
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| transport_failure(&e))?;
+            .map_err(|e| refused_or_transport_failure(&e))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let _ = response.bytes().await;
@@ -268,8 +268,9 @@ impl Outbound {
     }
 }
 
-fn transport_failure(error: &reqwest::Error) -> DeliveryOutcome {
-    // A refusal by the guarded resolver is permanent: retrying cannot change the address.
+/// A failed request to a customer URL: a refusal by the guarded resolver is permanent
+/// (retrying cannot change the address); anything else is [`transport_failure`].
+fn refused_or_transport_failure(error: &reqwest::Error) -> DeliveryOutcome {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
         if let Some(refusal) = e.downcast_ref::<Refusal>() {
@@ -280,16 +281,34 @@ fn transport_failure(error: &reqwest::Error) -> DeliveryOutcome {
         }
         source = e.source();
     }
-    let what = if error.is_timeout() {
+    transport_failure(error, "")
+}
+
+/// What went wrong with a request that got no answer: `timed out`, `could not connect` or
+/// `the request failed`. Never the URL (it may carry secrets) nor anything that was sent.
+fn transport_failure_words(error: &reqwest::Error) -> &'static str {
+    if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {
         "could not connect"
     } else {
         "the request failed"
+    }
+}
+
+/// The outcome of a request to `peer` (`APNs`, `FCM`, …; empty for customer URLs) that got no
+/// answer: retryable, with the reason `"{peer}: {words}"` (`timed out`, `could not connect` or
+/// `the request failed`).
+pub fn transport_failure(error: &reqwest::Error, peer: &str) -> DeliveryOutcome {
+    let words = transport_failure_words(error);
+    let reason = if peer.is_empty() {
+        words.to_string()
+    } else {
+        format!("{peer}: {words}")
     };
     DeliveryOutcome::Retryable {
         after_ms: None,
-        reason: what.to_string(),
+        reason,
         status: None,
     }
 }

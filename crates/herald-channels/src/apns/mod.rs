@@ -46,7 +46,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use self::errors::{Action, Answer};
 use self::payload::PushType;
 use self::token::{Credentials, TokenCache};
-use crate::Settings;
+use crate::{Settings, outbound};
 use herald_engine::registry::ChannelRegistry;
 
 /// Apple's production endpoint, used when an app sets no `apns.base_url`.
@@ -325,13 +325,8 @@ impl ApnsChannel {
         let answer = match pool.send(request).await {
             Ok(answer) => answer,
             Err(e) => {
-                let what = if e.is_timeout() {
-                    "timed out"
-                } else if e.is_connect() {
-                    "could not connect"
-                } else {
-                    "the request failed"
-                };
+                let outcome = outbound::transport_failure(&e, "APNs");
+                let timed_out = e.is_timeout();
                 tracing::debug!(
                     tenant.id = %delivery.tenant_id,
                     delivery.id = %delivery.id,
@@ -339,14 +334,10 @@ impl ApnsChannel {
                     "APNs transport failure"
                 );
                 // A broken pool may hold a dead connection: start afresh.
-                if what != "timed out" {
+                if !timed_out {
                     self.reconnect(&key, &pool);
                 }
-                return Sent::failed(DeliveryOutcome::Retryable {
-                    after_ms: None,
-                    reason: format!("APNs: {what}"),
-                    status: None,
-                });
+                return Sent::failed(outcome);
             }
         };
         let (outcome, action) = errors::classify(&answer, device.updated_at);
@@ -397,7 +388,7 @@ async fn read_answer(response: reqwest::Response) -> Result<Answer, reqwest::Err
         .get("apns-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let retry_after_ms = super::outbound::retry_after_ms(headers);
+    let retry_after_ms = outbound::retry_after_ms(headers);
     let mut body = Vec::new();
     let mut response = response;
     while let Some(chunk) = response.chunk().await? {

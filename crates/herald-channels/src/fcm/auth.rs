@@ -30,6 +30,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
+use crate::outbound::{retry_after_ms, transport_failure};
+
 /// The one scope FCM sends need.
 pub const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -156,24 +158,15 @@ pub async fn fetch(
         .send()
         .await;
     let failed = |e: reqwest::Error| {
-        let what = if e.is_timeout() {
-            "timed out"
-        } else if e.is_connect() {
-            "could not connect"
-        } else if e.is_builder() {
+        // Timeouts and connect errors come first, as for every other peer.
+        if e.is_builder() && !e.is_timeout() && !e.is_connect() {
             return permanent("fcm.service_account.token_uri is not a usable URL", None);
-        } else {
-            "the request failed"
-        };
-        DeliveryOutcome::Retryable {
-            after_ms: None,
-            reason: format!("FCM token endpoint: {what}"),
-            status: None,
         }
+        transport_failure(&e, "FCM token endpoint")
     };
     let response = response.map_err(failed)?;
     let status = response.status().as_u16();
-    let retry_after = crate::outbound::retry_after_ms(response.headers());
+    let retry_after = retry_after_ms(response.headers());
     let body = read_limited(response).await.map_err(failed)?;
     if status == 200 {
         let granted: Granted =

@@ -37,7 +37,7 @@ use herald_engine::push::{Delivery, DeliveryOutcome, Target};
 
 use self::auth::AccessTokens;
 use self::errors::{Action, Answer};
-use crate::Settings;
+use crate::{Settings, outbound};
 use herald_engine::registry::ChannelRegistry;
 
 /// Google's endpoint, used when an app sets no `fcm.base_url`.
@@ -229,24 +229,14 @@ impl FcmChannel {
             let answer = match answer {
                 Ok(answer) => answer,
                 Err(e) => {
-                    let what = if e.is_timeout() {
-                        "timed out"
-                    } else if e.is_connect() {
-                        "could not connect"
-                    } else {
-                        "the request failed"
-                    };
+                    let outcome = outbound::transport_failure(&e, "FCM");
                     tracing::debug!(
                         tenant.id = %delivery.tenant_id,
                         delivery.id = %delivery.id,
                         error = %e.without_url(),
                         "FCM transport failure"
                     );
-                    return DeliveryOutcome::Retryable {
-                        after_ms: None,
-                        reason: format!("FCM: {what}"),
-                        status: None,
-                    };
+                    return outcome;
                 }
             };
             let (outcome, action) = errors::classify(&answer);
@@ -271,7 +261,7 @@ impl FcmChannel {
 
 async fn read_answer(mut response: reqwest::Response) -> Result<Answer, reqwest::Error> {
     let status = response.status().as_u16();
-    let retry_after_ms = super::outbound::retry_after_ms(response.headers());
+    let retry_after_ms = outbound::retry_after_ms(response.headers());
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await? {
         if body.len() < MAX_ANSWER_BYTES {
