@@ -31,6 +31,7 @@
 //! address, message text or password.
 
 pub mod message;
+pub mod redact;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -250,7 +251,7 @@ impl EmailChannel {
             tenant.id = %delivery.tenant_id,
             delivery.id = %delivery.id,
             kind = push.kind.as_str(),
-            to = %message::mask(address),
+            to = %redact::mask(address),
             smtp.host = %smtp.host,
             smtp.port = smtp.port,
             outcome = ?outcome,
@@ -263,7 +264,7 @@ impl EmailChannel {
 fn delivered(response: &Response) -> DeliveryOutcome {
     let text = response.message().collect::<Vec<_>>().join(" ");
     DeliveryOutcome::Delivered {
-        provider_id: Some(message::redact(
+        provider_id: Some(redact::redact(
             &format!("{} {text}", u16::from(response.code())),
             MAX_REASON_BYTES,
         )),
@@ -293,7 +294,7 @@ fn classify(e: &lettre::transport::smtp::Error, security: SmtpSecurity) -> Deliv
     use std::error::Error as _;
     let words = || {
         e.source()
-            .map(|s| message::redact(&s.to_string(), MAX_REASON_BYTES))
+            .map(|s| redact::redact(&s.to_string(), MAX_REASON_BYTES))
             .unwrap_or_default()
     };
     if let Some(code) = e.status() {
