@@ -26,8 +26,8 @@
 //!
 //! Logs carry ids, statuses and reasons only: never tokens, payloads or keys.
 //!
-//! Files: `mod.rs` the channel (options, one send, the `Channel` impl); [`pool`] connections
-//! and reading answers; [`request`] the device check and the request headers; [`payload`]
+//! Files: `mod.rs` the channel (options, one send, the `Channel` impl); `pool.rs` connections
+//! and reading answers; `request.rs` the device check and the request headers; [`payload`]
 //! the JSON payload; [`token`] provider tokens; [`errors`] the reading of answers.
 
 pub mod errors;

@@ -1,16 +1,16 @@
 //! What an email says, and the MIME message that carries it.
 //!
-//! - **Texts** ([`texts`]) are built in per kind and locale (`en`, `de`; anything else falls
+//! - **Texts** (`texts.rs`) are built in per kind and locale (`en`, `de`; anything else falls
 //!   back to English). The title and body the engine already rendered from the app's templates
 //!   (in the user's locale) win where a push has them; the built-in texts fill in the rest: the
 //!   digest intro with its count, "open the app to …", the footer.
 //! - **Blocks** (this file): what a digest, a call or a proactive notification says, as
 //!   paragraphs, transcript lines and a footer.
-//! - **Bodies** ([`body`]): a text body and an HTML body (`multipart/alternative`). Every value
+//! - **Bodies** (`body.rs`): a text body and an HTML body (`multipart/alternative`). Every value
 //!   that goes into the HTML (message text, sender names, titles, the subject) is HTML-escaped.
 //! - **`metadata_only`** apps: no title, body or transcript line is used even if a push
 //!   carried one; a digest only says how many messages are unread.
-//! - **Headers** ([`mime`]): From (the app's `smtp.from`), To, Subject (one line, at most
+//! - **Headers** (`mime.rs`): From (the app's `smtp.from`), To, Subject (one line, at most
 //!   [`MAX_SUBJECT_BYTES`]), Date, `Message-ID` derived from the delivery id (the same on every
 //!   retry) and `Auto-Submitted: auto-generated` (RFC 3834: no auto-replies). No
 //!   `List-Unsubscribe`.

@@ -27,8 +27,8 @@
 //! boundaries, marked with `…`); custom data entries go only as far as needed to leave the
 //! text a readable minimum, and everything but the essentials only if even that is not enough.
 //!
-//! Files: `mod.rs` the shape, the data and the message as a whole; [`android`] the `android`
-//! block; [`apns`] the `apns` block for iOS devices; [`fit`] the cut to the size limit;
+//! Files: `mod.rs` the shape, the data and the message as a whole; `android.rs` the `android`
+//! block; `apns.rs` the `apns` block for iOS devices; `fit.rs` the cut to the size limit;
 //! `tests.rs`.
 
 mod android;
