@@ -1,5 +1,14 @@
 //! APNs (SPEC §2.5): Apple's HTTP/2 provider API with token authentication.
 //!
+//! Files:
+//! - `mod.rs`: the channel: options, one send, the `Channel` impl.
+//! - `pool.rs`: connections (one HTTP/2 pool per base URL, team and key, the warm-up gate) and
+//!   reading APNs' answers.
+//! - `request.rs`: the device check and the request headers.
+//! - [`payload`]: the JSON payload, cut to Apple's limit (unit tests in `payload/tests.rs`).
+//! - [`token`]: provider tokens.
+//! - [`errors`]: what each answer means.
+//!
 //! - **Connections.** One HTTP/2 client per (base URL, team, key): APNs binds a connection to
 //!   one team and to the key of its first request. `https://` negotiates h2 by ALPN over
 //!   rustls; `http://` speaks h2c with prior knowledge (local fakes). hyper multiplexes every
@@ -25,10 +34,6 @@
 //! client does not go through the SSRF guard of [`super::outbound`].
 //!
 //! Logs carry ids, statuses and reasons only: never tokens, payloads or keys.
-//!
-//! Files: `mod.rs` the channel (options, one send, the `Channel` impl); `pool.rs` connections
-//! and reading answers; `request.rs` the device check and the request headers; [`payload`]
-//! the JSON payload; [`token`] provider tokens; [`errors`] the reading of answers.
 
 pub mod errors;
 pub mod payload;

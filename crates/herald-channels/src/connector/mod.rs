@@ -1,6 +1,13 @@
 //! The connector channel (SPEC §2.5): the customer's own push backend, called once per
 //! `connector` device with a payload the customer agreed on.
 //!
+//! Files:
+//! - `mod.rs`: the channel: one call, the endpoint key.
+//! - `request.rs`: the variables, the body and the headers (with `X-hmac`) of one call.
+//! - [`template`]: payload templates (unit tests in `template/tests.rs`).
+//! - [`presets`]: the built-in payload shapes.
+//! - `tests.rs`: unit tests of the channel.
+//!
 //! `POST connector.callback_url` with the body rendered from a payload template
 //! ([`template`]): the `sdk_adapter` preset
 //! (`{authToken, deviceToken, payload: {aps: {alert: {title, body}, badge, sound}, …}}`, a
@@ -22,9 +29,6 @@
 //! Time limit: the app's `connector.timeout_ms`, else the server's `outbound.timeout_ms`. The
 //! answer is read by [`outbound::classify`]; a template that cannot be rendered is a permanent
 //! failure with the reason. Logs never carry the token, the payload or the secrets.
-//!
-//! Files: `mod.rs` the channel; `request.rs` the variables, body and headers of one call;
-//! [`template`] payload templates; [`presets`] the built-in ones; `tests.rs`.
 
 pub mod presets;
 mod request;

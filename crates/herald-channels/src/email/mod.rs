@@ -1,6 +1,13 @@
 //! Email (SPEC §2.5): SMTP with STARTTLS, implicit TLS or (for local relays) none, and AUTH
 //! when the app's `smtp` section has a username.
 //!
+//! Files:
+//! - `mod.rs`: the channel: transports, timeouts, the reading of SMTP answers.
+//! - [`message`]: what an email says (`message/mod.rs`: the blocks of each kind; `texts.rs`:
+//!   the built-in texts per language; `body.rs`: the text and HTML bodies; `mime.rs`: the MIME
+//!   message and its headers; `tests.rs`).
+//! - [`redact`]: addresses masked in logs and in SMTP servers' words.
+//!
 //! - **What is emailed**: digests (the messages of a conversation still unread after the app's
 //!   `email_delay_ms`, SPEC §3.3 rule 6), incoming calls, missed calls and proactive
 //!   notifications. Reads, revoked calls and single new messages never are: such a delivery

@@ -1,6 +1,14 @@
 //! FCM HTTP v1 (SPEC §2.5): `POST {base}/v1/projects/{project_id}/messages:send` with
 //! `{"message": …}` and `Authorization: Bearer <access token>`.
 //!
+//! Files:
+//! - `mod.rs`: the channel: clients, one send (with one token refresh), the `Channel` impl.
+//! - [`auth`]: OAuth2 access tokens for the service account (unit tests in `auth/tests.rs`).
+//! - [`message`]: the message of one push (`message/mod.rs`: shape, data, the whole message;
+//!   `android.rs`; `apns.rs`: the block for iOS devices; `fit.rs`: the cut to 4096 bytes;
+//!   `tests.rs`).
+//! - [`errors`]: what each answer means.
+//!
 //! - **Access tokens** ([`auth`]): an RS256 service-account assertion exchanged at the
 //!   account's own `token_uri`, cached per account until shortly before it expires, fetched
 //!   once for every concurrent send, and fetched again once inside the same attempt when FCM

@@ -1,6 +1,12 @@
 //! Signed webhooks (SPEC §2.5, Standard Webhooks): one POST per delivery to an app's webhook
 //! endpoint, for the `push_notification.*` event types it subscribes to.
 //!
+//! Files:
+//! - `mod.rs`: the channel: one signed POST per endpoint, the reading of its answer.
+//! - `body.rs`: the JSON body.
+//! - `sign.rs`: Standard Webhooks signatures.
+//! - `tests.rs`: unit tests of the channel.
+//!
 //! - `webhook-id` is the delivery id, the same on every retry (the receiver's de-duplication
 //!   key); `webhook-timestamp` is the wall-clock second of this attempt (receivers compare it
 //!   with their own clock), and every attempt is signed afresh.

@@ -1,6 +1,14 @@
 //! Web Push (SPEC §2.5; RFC 8030, 8291, 8292): one `POST <subscription endpoint>` per delivery
 //! with the push encrypted for the browser.
 //!
+//! Files:
+//! - `mod.rs`: the channel: the request (encrypted body, headers), one send, the reading of
+//!   the push service's answer.
+//! - [`ece`]: RFC 8291 encryption.
+//! - [`payload`]: the plaintext and the headers that steer it.
+//! - [`vapid`]: RFC 8292 VAPID keys and tokens.
+//! - `tests.rs`: unit tests of the channel.
+//!
 //! - **Body** ([`ece`]): RFC 8291 `aes128gcm`, one record, a fresh salt and ephemeral key per
 //!   message; the plaintext ([`payload`]) is JSON cut to 3993 bytes by shortening text.
 //! - **VAPID** ([`vapid`]): `Authorization: vapid t=<ES256 JWT>, k=<public key>` with the app's
