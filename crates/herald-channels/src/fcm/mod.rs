@@ -186,19 +186,11 @@ impl FcmChannel {
         device: &Device,
         app: &AppConfig,
     ) -> DeliveryOutcome {
-        let Some(section) = &app.fcm else {
-            return permanent("the app has no fcm section");
+        let section = match section_for(device, app) {
+            Ok(section) => section,
+            Err(outcome) => return outcome,
         };
-        if device.channel != DeviceChannel::Fcm {
-            return permanent(format!(
-                "a {} device cannot be reached through FCM",
-                device.channel.as_str()
-            ));
-        }
         let account = &section.service_account;
-        if !valid_project_id(&account.project_id) {
-            return permanent("fcm.service_account.project_id is not a Google project id");
-        }
         let base = base_url(section);
         let url = format!("{base}/v1/projects/{}/messages:send", account.project_id);
         let (client, oauth) = match (self.send_client(base), self.client(&self.oauth, false)) {
@@ -223,29 +215,9 @@ impl FcmChannel {
                     return outcome;
                 }
             };
-            let sent = client
-                .post(&url)
-                .bearer_auth(&*token.value)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(rendered.body.clone())
-                .send()
-                .await;
-            let answer = match sent {
-                Ok(response) => read_answer(response).await,
-                Err(e) => Err(e),
-            };
-            let answer = match answer {
+            let answer = match post(client, &url, &token.value, &rendered, delivery).await {
                 Ok(answer) => answer,
-                Err(e) => {
-                    let outcome = outbound::transport_failure(&e, "FCM");
-                    tracing::debug!(
-                        tenant.id = %delivery.tenant_id,
-                        delivery.id = %delivery.id,
-                        error = %e.without_url(),
-                        "FCM transport failure"
-                    );
-                    return outcome;
-                }
+                Err(outcome) => return outcome,
             };
             let (outcome, action) = errors::classify(&answer);
             tracing::debug!(
@@ -265,6 +237,56 @@ impl FcmChannel {
             return outcome;
         }
     }
+}
+
+/// The app's `fcm` section, if `device` can be reached with it.
+fn section_for<'a>(device: &Device, app: &'a AppConfig) -> Result<&'a FcmSection, DeliveryOutcome> {
+    let Some(section) = &app.fcm else {
+        return Err(permanent("the app has no fcm section"));
+    };
+    if device.channel != DeviceChannel::Fcm {
+        return Err(permanent(format!(
+            "a {} device cannot be reached through FCM",
+            device.channel.as_str()
+        )));
+    }
+    if !valid_project_id(&section.service_account.project_id) {
+        return Err(permanent(
+            "fcm.service_account.project_id is not a Google project id",
+        ));
+    }
+    Ok(section)
+}
+
+/// One send with `access_token`; a request that got no answer is the retryable outcome.
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    access_token: &str,
+    rendered: &message::Rendered,
+    delivery: &Delivery,
+) -> Result<Answer, DeliveryOutcome> {
+    let sent = client
+        .post(url)
+        .bearer_auth(access_token)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(rendered.body.clone())
+        .send()
+        .await;
+    let answer = match sent {
+        Ok(response) => read_answer(response).await,
+        Err(e) => Err(e),
+    };
+    answer.map_err(|e| {
+        let outcome = outbound::transport_failure(&e, "FCM");
+        tracing::debug!(
+            tenant.id = %delivery.tenant_id,
+            delivery.id = %delivery.id,
+            error = %e.without_url(),
+            "FCM transport failure"
+        );
+        outcome
+    })
 }
 
 async fn read_answer(mut response: reqwest::Response) -> Result<Answer, reqwest::Error> {
