@@ -247,11 +247,7 @@ impl EmailChannel {
                 Ok(Err(e)) => classify(&e, smtp.security),
                 Err(_) => {
                     self.forget(smtp, &transport);
-                    DeliveryOutcome::Retryable {
-                        after_ms: None,
-                        reason: "SMTP: timed out".into(),
-                        status: None,
-                    }
+                    timed_out()
                 }
             };
         tracing::debug!(
@@ -296,45 +292,33 @@ fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rust
     None
 }
 
+/// An SMTP exchange that did not finish in time: retryable.
+fn timed_out() -> DeliveryOutcome {
+    DeliveryOutcome::Retryable {
+        after_ms: None,
+        reason: "SMTP: timed out".into(),
+        status: None,
+    }
+}
+
+/// The server's words behind `e`, addresses masked, cut short.
+fn words(e: &lettre::transport::smtp::Error) -> String {
+    use std::error::Error as _;
+    e.source()
+        .map(|s| redact::redact(&s.to_string(), MAX_REASON_BYTES))
+        .unwrap_or_default()
+}
+
 /// What a failed SMTP exchange means for the delivery.
 fn classify(e: &lettre::transport::smtp::Error, security: SmtpSecurity) -> DeliveryOutcome {
-    use std::error::Error as _;
-    let words = || {
-        e.source()
-            .map(|s| redact::redact(&s.to_string(), MAX_REASON_BYTES))
-            .unwrap_or_default()
-    };
     if let Some(code) = e.status() {
-        let code = u16::from(code);
-        let words = words();
-        if e.is_transient() {
-            return DeliveryOutcome::Retryable {
-                after_ms: None,
-                reason: format!("the SMTP server answered {code} (try again later): {words}"),
-                // 421: the service is closing the connection; the whole server is in trouble.
-                status: (code != 421).then_some(code),
-            };
-        }
-        let what = match code {
-            530 | 534 | 535 | 538 => {
-                "authentication failed or is required (check smtp.username and smtp.password)"
-            }
-            _ => "refused",
-        };
-        return DeliveryOutcome::Permanent {
-            reason: format!("the SMTP server answered {code}, {what}: {words}"),
-            status: Some(code),
-        };
+        return refused(e, u16::from(code));
     }
     if e.is_timeout() {
-        return DeliveryOutcome::Retryable {
-            after_ms: None,
-            reason: "SMTP: timed out".into(),
-            status: None,
-        };
+        return timed_out();
     }
     if e.is_client() {
-        let words = words();
+        let words = words(e);
         if words.contains("STARTTLS") && security == SmtpSecurity::Starttls {
             return permanent(
                 "the SMTP server does not offer STARTTLS, which smtp.security = \"starttls\" requires",
@@ -343,7 +327,7 @@ fn classify(e: &lettre::transport::smtp::Error, security: SmtpSecurity) -> Deliv
         return permanent(format!("SMTP: {words}"));
     }
     if e.is_tls() {
-        return permanent(format!("SMTP TLS: {}", words()));
+        return permanent(format!("SMTP TLS: {}", words(e)));
     }
     if let Some(tls) = rustls_error(e) {
         return match tls {
@@ -366,8 +350,32 @@ fn classify(e: &lettre::transport::smtp::Error, security: SmtpSecurity) -> Deliv
     };
     DeliveryOutcome::Retryable {
         after_ms: None,
-        reason: format!("SMTP: {what}: {}", words()),
+        reason: format!("SMTP: {what}: {}", words(e)),
         status: None,
+    }
+}
+
+/// The SMTP server answered `code` instead of accepting the message: 4xx retryable, 5xx
+/// permanent.
+fn refused(e: &lettre::transport::smtp::Error, code: u16) -> DeliveryOutcome {
+    let words = words(e);
+    if e.is_transient() {
+        return DeliveryOutcome::Retryable {
+            after_ms: None,
+            reason: format!("the SMTP server answered {code} (try again later): {words}"),
+            // 421: the service is closing the connection; the whole server is in trouble.
+            status: (code != 421).then_some(code),
+        };
+    }
+    let what = match code {
+        530 | 534 | 535 | 538 => {
+            "authentication failed or is required (check smtp.username and smtp.password)"
+        }
+        _ => "refused",
+    };
+    DeliveryOutcome::Permanent {
+        reason: format!("the SMTP server answered {code}, {what}: {words}"),
+        status: Some(code),
     }
 }
 
