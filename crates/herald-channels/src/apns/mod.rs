@@ -156,6 +156,17 @@ impl ApnsChannel {
         self.tokens.signings()
     }
 
+    /// The connection pool for `section`'s base URL, team and key, and its key.
+    fn pool(&self, section: &ApnsSection) -> Result<(ClientKey, Arc<Pool>), String> {
+        let key: ClientKey = (
+            base_url(section).to_string(),
+            section.team_id.clone(),
+            section.key_id.clone(),
+        );
+        let pool = self.pools.get(&key, &self.options)?;
+        Ok((key, pool))
+    }
+
     /// Sends `delivery` to `device` once and answers what APNs said (the CLI prints it).
     pub async fn send(&self, delivery: &Delivery, device: &Device, app: &AppConfig) -> Sent {
         let Some(section) = &app.apns else {
@@ -165,12 +176,7 @@ impl ApnsChannel {
             return Sent::failed(outcome);
         }
         let base = base_url(section);
-        let key: ClientKey = (
-            base.to_string(),
-            section.team_id.clone(),
-            section.key_id.clone(),
-        );
-        let pool = match self.pools.get(&key, &self.options) {
+        let (key, pool) = match self.pool(section) {
             Ok(pool) => pool,
             Err(why) => return Sent::failed(permanent(why)),
         };
