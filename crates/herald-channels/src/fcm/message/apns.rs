@@ -39,24 +39,7 @@ impl Parts<'_> {
                     "apns-priority".into(),
                     json!(if push.high_priority { "10" } else { "5" }),
                 );
-                let mut alert = Map::new();
-                if let Some(t) = &self.title {
-                    alert.insert("title".into(), json!(t));
-                }
-                if let Some(b) = &self.body {
-                    alert.insert("body".into(), json!(b));
-                }
-                if !alert.is_empty() {
-                    aps.insert("alert".into(), Value::Object(alert));
-                }
-                aps.insert("badge".into(), json!(push.badge));
-                aps.insert("sound".into(), json!("default"));
-                if let Some(c) = &push.conversation_id {
-                    aps.insert("thread-id".into(), json!(c.to_string()));
-                }
-                // Lets the app's notification service extension decorate the push (or fetch
-                // the content of a metadata-only one).
-                aps.insert("mutable-content".into(), json!(1));
+                self.alert_aps(&mut aps);
             }
         }
         headers.insert(
@@ -70,5 +53,27 @@ impl Parts<'_> {
             );
         }
         json!({"headers": headers, "payload": {"aps": aps}})
+    }
+
+    /// `aps` of a visible push: the alert, badge, sound, thread and `mutable-content`.
+    fn alert_aps(&self, aps: &mut Map<String, Value>) {
+        let mut alert = Map::new();
+        if let Some(t) = &self.title {
+            alert.insert("title".into(), json!(t));
+        }
+        if let Some(b) = &self.body {
+            alert.insert("body".into(), json!(b));
+        }
+        if !alert.is_empty() {
+            aps.insert("alert".into(), Value::Object(alert));
+        }
+        aps.insert("badge".into(), json!(self.push.badge));
+        aps.insert("sound".into(), json!("default"));
+        if let Some(c) = &self.push.conversation_id {
+            aps.insert("thread-id".into(), json!(c.to_string()));
+        }
+        // Lets the app's notification service extension decorate the push (or fetch
+        // the content of a metadata-only one).
+        aps.insert("mutable-content".into(), json!(1));
     }
 }
