@@ -8,13 +8,16 @@
 //! - [`apns`]: HTTP/2 to Apple (provider tokens, payload fitting, Apple's reasons).
 //! - [`fcm`]: FCM HTTP v1 (service-account OAuth, messages, error mapping).
 //! - [`webpush`]: RFC 8291 encryption, RFC 8292 VAPID, the push service's answers.
-//! - [`email`]: SMTP digests and call emails (lettre).
+//! - [`email`]: SMTP digests and call emails (lettre), their texts, bodies and MIME message.
 //! - [`webhook`]: Standard Webhooks, signed per endpoint.
 //! - [`connector`]: the customer's own push backend (presets and templates).
-//! - [`outbound`]: the SSRF-guarded HTTP client every customer-supplied URL goes through, and
-//!   the transport-error classification every channel shares.
+//! - [`outbound`]: the SSRF-guarded HTTP client every customer-supplied URL goes through
+//!   (address checks and guarded resolver in `outbound/guard.rs`), and the transport-error
+//!   classification every HTTP channel shares ([`outbound::transport_failure`]).
 //! - [`credentials`]: an app's channel sections checked before the app is stored.
 //! - [`builtin`]: the registry of all of them by delivery channel name.
+//!
+//! Each channel's `mod.rs` opens with a map of its files.
 
 pub mod apns;
 pub mod connector;

@@ -11,7 +11,9 @@ use crate::ids::{ConversationId, EventId, UserId};
 use crate::participant::{Participant, Role};
 use crate::validate::{self, Invalid};
 
-pub const MAX_TEXT_BYTES: usize = 32 * 1024;
+/// Longest text an event may carry (a message's or a notice's `text`): validation refuses a
+/// longer one. Not the push limit (`notify::compose`'s `MAX_PUSH_TEXT_BYTES`).
+pub const MAX_EVENT_TEXT_BYTES: usize = 32 * 1024;
 pub const MAX_ATTACHMENTS: usize = 20;
 pub const MAX_CUSTOM_BYTES: usize = 16 * 1024;
 pub const MAX_CALLEES: usize = 100;
@@ -245,7 +247,7 @@ impl EventBody {
         match self {
             EventBody::MessageCreated(m) => {
                 validate_actor(&m.sender).map_err(|e| e.within("sender"))?;
-                validate::text("text", &m.text, MAX_TEXT_BYTES)?;
+                validate::text("text", &m.text, MAX_EVENT_TEXT_BYTES)?;
                 if m.attachments.len() > MAX_ATTACHMENTS {
                     return Err(Invalid::new(
                         "attachments",
@@ -271,7 +273,7 @@ impl EventBody {
                     validate_actor(a).map_err(|e| e.within("actor"))?;
                 }
                 if let Some(t) = &n.text {
-                    validate::text("text", t, MAX_TEXT_BYTES)?;
+                    validate::text("text", t, MAX_EVENT_TEXT_BYTES)?;
                 }
                 if let Some(u) = &n.url {
                     validate::text("url", u, 2048)?;
@@ -439,8 +441,10 @@ mod tests {
 
     #[test]
     fn oversized_text_is_refused() {
-        let err = NewEvent::from_json(message(json!({"text": "x".repeat(MAX_TEXT_BYTES + 1)})))
-            .unwrap_err();
+        let err = NewEvent::from_json(message(
+            json!({"text": "x".repeat(MAX_EVENT_TEXT_BYTES + 1)}),
+        ))
+        .unwrap_err();
         assert_eq!(err.path, "text");
     }
 

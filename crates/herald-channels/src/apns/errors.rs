@@ -58,148 +58,152 @@ fn invalid(status: u16, reason: &str, why: &str) -> DeliveryOutcome {
 pub fn classify(answer: &Answer, registered_at: OffsetDateTime) -> (DeliveryOutcome, Action) {
     let status = answer.status;
     let reason = answer.reason.as_deref().unwrap_or("");
-    let nothing = |o| (o, Action::Nothing);
-    match (status, reason) {
-        (200, _) => nothing(DeliveryOutcome::Delivered {
+    if status == 200 {
+        let delivered = DeliveryOutcome::Delivered {
             provider_id: answer.apns_id.clone(),
-        }),
+        };
+        return (delivered, Action::Nothing);
+    }
+    if let Some(outcome) = dead_token(answer, reason, registered_at) {
+        return (outcome, Action::Nothing);
+    }
+    if let Some(transient) = transient(answer, reason) {
+        return transient;
+    }
+    let outcome = configuration(status, reason)
+        .or_else(|| malformed(status, reason))
+        // Anything Apple adds later: 4xx permanent, with what APNs said.
+        .unwrap_or_else(|| permanent(status, reason_or(reason, "(no reason)"), "not retried"));
+    (outcome, Action::Nothing)
+}
 
-        // The token is dead.
-        (400, "BadDeviceToken") => nothing(invalid(
+/// The token is dead (unless APNs saw it gone before the device registered it again).
+fn dead_token(
+    answer: &Answer,
+    reason: &str,
+    registered_at: OffsetDateTime,
+) -> Option<DeliveryOutcome> {
+    let status = answer.status;
+    Some(match (status, reason) {
+        (400, "BadDeviceToken") => invalid(
             status,
             reason,
             "the device token is not valid (or belongs to the other environment)",
-        )),
-        (400, "DeviceTokenNotForTopic") => nothing(invalid(
+        ),
+        (400, "DeviceTokenNotForTopic") => invalid(
             status,
             reason,
             "the device token does not belong to the app's topic",
-        )),
+        ),
         (410, "Unregistered" | "ExpiredToken") => {
             let seen_gone = answer.timestamp_ms.and_then(|ms| {
                 OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
             });
             match seen_gone {
-                Some(at) if at < registered_at => nothing(permanent(
+                Some(at) if at < registered_at => permanent(
                     status,
                     reason,
                     "the device registered a newer token after APNs saw it unregistered; the device is kept",
-                )),
-                _ => nothing(invalid(
+                ),
+                _ => invalid(
                     status,
                     reason,
                     "the device token is no longer active for the topic",
-                )),
+                ),
             }
         }
+        _ => return None,
+    })
+}
 
-        // Transient: retry, honouring Retry-After.
+/// Transient: retry, honouring Retry-After; some also need a new token or connection.
+fn transient(answer: &Answer, reason: &str) -> Option<(DeliveryOutcome, Action)> {
+    let retry = |why: &str| retryable(answer, reason, why);
+    Some(match (answer.status, reason) {
         (400, "IdleTimeout") => (
-            retryable(
-                answer,
-                reason,
-                "the connection was idle too long; reconnecting",
-            ),
+            retry("the connection was idle too long; reconnecting"),
             Action::Reconnect,
         ),
         (403, "ExpiredProviderToken") => (
-            retryable(answer, reason, "the provider token is older than an hour"),
+            retry("the provider token is older than an hour"),
             Action::RefreshToken,
         ),
         (403, "UnrelatedKeyIdInToken") => (
-            retryable(
-                answer,
-                reason,
-                "the connection is bound to another key; reconnecting",
-            ),
+            retry("the connection is bound to another key; reconnecting"),
             Action::Reconnect,
         ),
-        (429, "TooManyProviderTokenUpdates") => nothing(retryable(
-            answer,
-            reason,
-            "the provider token changed too often; the cached token is reused",
-        )),
-        (429, _) => nothing(retryable(
-            answer,
-            reason_or(reason, "TooManyRequests"),
-            "too many requests for this device token",
-        )),
+        (429, "TooManyProviderTokenUpdates") => (
+            retry("the provider token changed too often; the cached token is reused"),
+            Action::Nothing,
+        ),
+        (429, _) => (
+            retryable(
+                answer,
+                reason_or(reason, "TooManyRequests"),
+                "too many requests for this device token",
+            ),
+            Action::Nothing,
+        ),
         (503, "Shutdown") => (
-            retryable(
-                answer,
-                reason,
-                "the APNs server is shutting down; reconnecting",
-            ),
+            retry("the APNs server is shutting down; reconnecting"),
             Action::Reconnect,
         ),
-        (500..=599, _) => nothing(retryable(
-            answer,
-            reason_or(reason, "(no reason)"),
-            "APNs is unavailable",
-        )),
+        (500..=599, _) => (
+            retryable(
+                answer,
+                reason_or(reason, "(no reason)"),
+                "APNs is unavailable",
+            ),
+            Action::Nothing,
+        ),
+        _ => return None,
+    })
+}
 
-        // Configuration errors: fix the app's apns section.
-        (400, "TopicDisallowed") => nothing(permanent(
-            status,
-            reason,
-            "pushing to this topic is not allowed; check apns.topic",
-        )),
-        (403, "InvalidProviderToken") => nothing(permanent(
-            status,
-            reason,
-            "the provider token does not verify; check apns.team_id, apns.key_id and apns.private_key",
-        )),
-        (403, "BadEnvironmentKeyIdInToken") => nothing(permanent(
-            status,
-            reason,
-            "the key is restricted to the other environment; check apns.base_url and the key",
-        )),
-        (403, "BadCertificate" | "BadCertificateEnvironment") => nothing(permanent(
-            status,
-            reason,
-            "certificate authentication failed",
-        )),
-        (403, "Forbidden") => nothing(permanent(
-            status,
-            reason,
-            "APNs refused the request; Apple says not to retry",
-        )),
-        (413, _) => nothing(permanent(
-            status,
-            reason_or(reason, "PayloadTooLarge"),
-            "the payload is too large",
-        )),
+/// Configuration errors: fix the app's apns section.
+fn configuration(status: u16, reason: &str) -> Option<DeliveryOutcome> {
+    let why = match (status, reason) {
+        (400, "TopicDisallowed") => "pushing to this topic is not allowed; check apns.topic",
+        (403, "InvalidProviderToken") => {
+            "the provider token does not verify; check apns.team_id, apns.key_id and apns.private_key"
+        }
+        (403, "BadEnvironmentKeyIdInToken") => {
+            "the key is restricted to the other environment; check apns.base_url and the key"
+        }
+        (403, "BadCertificate" | "BadCertificateEnvironment") => {
+            "certificate authentication failed"
+        }
+        (403, "Forbidden") => "APNs refused the request; Apple says not to retry",
+        (413, _) => {
+            return Some(permanent(
+                status,
+                reason_or(reason, "PayloadTooLarge"),
+                "the payload is too large",
+            ));
+        }
+        _ => return None,
+    };
+    Some(permanent(status, reason, why))
+}
 
-        // Our own bugs: retrying sends the same request again.
+/// Our own bugs: retrying sends the same request again.
+fn malformed(status: u16, reason: &str) -> Option<DeliveryOutcome> {
+    let (reason, why) = match (status, reason) {
         (
             400,
             "BadCollapseId" | "BadExpirationDate" | "BadMessageId" | "BadPriority" | "BadTopic"
             | "DuplicateHeaders" | "InvalidPushType" | "MissingDeviceToken" | "MissingTopic"
             | "PayloadEmpty",
-        ) => nothing(permanent(status, reason, "the request was malformed")),
-        (403, "MissingProviderToken") => nothing(permanent(
-            status,
-            reason,
-            "the request carried no provider token",
-        )),
-        (404, _) => nothing(permanent(
-            status,
-            reason_or(reason, "BadPath"),
-            "the request path is wrong",
-        )),
-        (405, _) => nothing(permanent(
-            status,
+        ) => (reason, "the request was malformed"),
+        (403, "MissingProviderToken") => (reason, "the request carried no provider token"),
+        (404, _) => (reason_or(reason, "BadPath"), "the request path is wrong"),
+        (405, _) => (
             reason_or(reason, "MethodNotAllowed"),
             "the request method is wrong",
-        )),
-
-        // Anything Apple adds later: 4xx permanent, with what APNs said.
-        (_, _) => nothing(permanent(
-            status,
-            reason_or(reason, "(no reason)"),
-            "not retried",
-        )),
-    }
+        ),
+        _ => return None,
+    };
+    Some(permanent(status, reason, why))
 }
 
 fn reason_or<'a>(reason: &'a str, fallback: &'a str) -> &'a str {

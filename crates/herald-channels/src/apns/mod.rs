@@ -1,5 +1,14 @@
 //! APNs (SPEC §2.5): Apple's HTTP/2 provider API with token authentication.
 //!
+//! Files:
+//! - `mod.rs`: the channel: options, one send, the `Channel` impl.
+//! - `pool.rs`: connections (one HTTP/2 pool per base URL, team and key, the warm-up gate) and
+//!   reading APNs' answers.
+//! - `request.rs`: the device check and the request headers.
+//! - [`payload`]: the JSON payload, cut to Apple's limit (unit tests in `payload/tests.rs`).
+//! - [`token`]: provider tokens.
+//! - [`errors`]: what each answer means.
+//!
 //! - **Connections.** One HTTP/2 client per (base URL, team, key): APNs binds a connection to
 //!   one team and to the key of its first request. `https://` negotiates h2 by ALPN over
 //!   rustls; `http://` speaks h2c with prior knowledge (local fakes). hyper multiplexes every
@@ -28,32 +37,28 @@
 
 pub mod errors;
 pub mod payload;
+mod pool;
+mod request;
 pub mod token;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use herald_engine::app::{ApnsSection, AppConfig};
 use herald_engine::clock::Clock;
 use herald_engine::delivery::Channel;
-use herald_engine::device::{Channel as DeviceChannel, Device};
+use herald_engine::device::Device;
 use herald_engine::push::{Delivery, DeliveryOutcome, Target};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use herald_engine::registry::ChannelRegistry;
 
 use self::errors::{Action, Answer};
-use self::payload::PushType;
+use self::pool::{ClientKey, Pool, Pools};
 use self::token::{Credentials, TokenCache};
-use crate::Settings;
-use herald_engine::registry::ChannelRegistry;
+use crate::{Settings, outbound};
 
 /// Apple's production endpoint, used when an app sets no `apns.base_url`.
 pub const DEFAULT_BASE_URL: &str = "https://api.push.apple.com";
-
-/// The longest error body read from APNs (they are a few dozen bytes).
-const MAX_ANSWER_BYTES: usize = 4096;
 
 /// How the channel talks to APNs.
 #[derive(Clone)]
@@ -107,45 +112,11 @@ pub fn register(
         .with("apns_voip", channel)
 }
 
-/// (base URL, team id, key id)
-type ClientKey = (String, String, String);
-
-/// One HTTP/2 client (its connection pool) and its warm-up gate: the first request on a new
-/// pool goes alone, so the server's SETTINGS (APNs allows one stream until a request with a
-/// valid token) are known before requests are multiplexed on the connection.
-struct Pool {
-    client: reqwest::Client,
-    warm: AtomicBool,
-    gate: tokio::sync::Mutex<()>,
-}
-
-impl Pool {
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Answer, reqwest::Error> {
-        if self.warm.load(Ordering::Acquire) {
-            return send(request).await;
-        }
-        let alone = self.gate.lock().await;
-        if self.warm.load(Ordering::Acquire) {
-            drop(alone);
-            return send(request).await;
-        }
-        let answer = send(request).await;
-        if answer.is_ok() {
-            self.warm.store(true, Ordering::Release);
-        }
-        answer
-    }
-}
-
-async fn send(request: reqwest::RequestBuilder) -> Result<Answer, reqwest::Error> {
-    read_answer(request.send().await?).await
-}
-
 /// The `apns` and `apns_voip` channel.
 pub struct ApnsChannel {
     options: ApnsOptions,
     tokens: TokenCache,
-    clients: Mutex<HashMap<ClientKey, Arc<Pool>>>,
+    pools: Pools,
 }
 
 fn permanent(reason: impl Into<String>) -> DeliveryOutcome {
@@ -171,17 +142,12 @@ fn credentials(section: &ApnsSection) -> Credentials<'_> {
     }
 }
 
-fn header(value: &str) -> Result<HeaderValue, DeliveryOutcome> {
-    HeaderValue::from_str(value)
-        .map_err(|_| permanent("a value of the APNs request is not a valid header value"))
-}
-
 impl ApnsChannel {
     pub fn new(clock: Arc<dyn Clock>, options: ApnsOptions) -> ApnsChannel {
         ApnsChannel {
             tokens: TokenCache::new(clock, options.token_refresh_after),
             options,
-            clients: Mutex::new(HashMap::new()),
+            pools: Pools::default(),
         }
     }
 
@@ -190,94 +156,15 @@ impl ApnsChannel {
         self.tokens.signings()
     }
 
-    fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<ClientKey, Arc<Pool>>> {
-        self.clients.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn pool(&self, key: &ClientKey) -> Result<Arc<Pool>, String> {
-        if let Some(pool) = self.clients().get(key) {
-            return Ok(pool.clone());
-        }
-        let pool = Arc::new(Pool {
-            client: self.build_client(&key.0)?,
-            warm: AtomicBool::new(false),
-            gate: tokio::sync::Mutex::new(()),
-        });
-        Ok(self.clients().entry(key.clone()).or_insert(pool).clone())
-    }
-
-    fn build_client(&self, base: &str) -> Result<reqwest::Client, String> {
-        let o = &self.options;
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(o.connect_timeout)
-            .timeout(o.request_timeout)
-            // Apple: keep connections open for hours; PINGs find the dead ones.
-            .pool_idle_timeout(None)
-            .http2_keep_alive_interval(o.ping_interval)
-            .http2_keep_alive_timeout(o.ping_timeout)
-            .http2_keep_alive_while_idle(true)
-            .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")));
-        if base.starts_with("http://") {
-            builder = builder.http2_prior_knowledge();
-        } else if !o.trusted_roots_pem.is_empty() {
-            let roots = o
-                .trusted_roots_pem
-                .iter()
-                .map(|pem| reqwest::Certificate::from_pem(pem))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| "a trusted APNs root certificate is not PEM".to_string())?;
-            builder = builder.tls_certs_only(roots);
-        }
-        builder
-            .build()
-            .map_err(|e| format!("the APNs client cannot be built: {e}"))
-    }
-
-    /// Forgets the connection pool `pool` of `key` (unless another request already replaced
-    /// it): the next request opens a new connection.
-    fn reconnect(&self, key: &ClientKey, pool: &Arc<Pool>) {
-        let mut clients = self.clients();
-        if clients
-            .get(key)
-            .is_some_and(|current| Arc::ptr_eq(current, pool))
-        {
-            clients.remove(key);
-        }
-    }
-
-    /// The headers and payload of `delivery` to `device`.
-    fn request(
-        &self,
-        delivery: &Delivery,
-        device: &Device,
-        section: &ApnsSection,
-        jwt: &str,
-    ) -> Result<(HeaderMap, Vec<u8>, PushType), DeliveryOutcome> {
-        let push = &delivery.push;
-        let push_type = PushType::for_push(device.channel, push.kind);
-        let mut headers = HeaderMap::new();
-        let mut set = |name: &'static str, value: &str| -> Result<(), DeliveryOutcome> {
-            headers.insert(HeaderName::from_static(name), header(value)?);
-            Ok(())
-        };
-        set("authorization", &format!("bearer {jwt}"))?;
-        set("apns-push-type", push_type.as_str())?;
-        set("apns-topic", &push_type.topic(&section.topic))?;
-        set("apns-priority", push_type.priority())?;
-        set(
-            "apns-expiration",
-            &push.expires_at.unix_timestamp().max(0).to_string(),
-        )?;
-        set("apns-id", &payload::apns_id(&delivery.id))?;
-        if !push.collapse_key.is_empty() {
-            set(
-                "apns-collapse-id",
-                &payload::collapse_id(&push.collapse_key),
-            )?;
-        }
-        set("content-type", "application/json")?;
-        Ok((headers, payload::render(delivery, push_type), push_type))
+    /// The connection pool for `section`'s base URL, team and key, and its key.
+    fn pool(&self, section: &ApnsSection) -> Result<(ClientKey, Arc<Pool>), String> {
+        let key: ClientKey = (
+            base_url(section).to_string(),
+            section.team_id.clone(),
+            section.key_id.clone(),
+        );
+        let pool = self.pools.get(&key, &self.options)?;
+        Ok((key, pool))
     }
 
     /// Sends `delivery` to `device` once and answers what APNs said (the CLI prints it).
@@ -285,28 +172,11 @@ impl ApnsChannel {
         let Some(section) = &app.apns else {
             return Sent::failed(permanent("the app has no apns section"));
         };
-        if !matches!(
-            device.channel,
-            DeviceChannel::Apns | DeviceChannel::ApnsVoip
-        ) {
-            return Sent::failed(permanent(format!(
-                "a {} device cannot be reached through APNs",
-                device.channel.as_str()
-            )));
-        }
-        // Registration only takes hex tokens; anything else would not even make a valid path.
-        if device.token.is_empty() || !device.token.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Sent::failed(DeliveryOutcome::InvalidTarget {
-                reason: "the APNs device token is not a hex string".into(),
-            });
+        if let Err(outcome) = request::check_device(device) {
+            return Sent::failed(outcome);
         }
         let base = base_url(section);
-        let key: ClientKey = (
-            base.to_string(),
-            section.team_id.clone(),
-            section.key_id.clone(),
-        );
-        let pool = match self.pool(&key) {
+        let (key, pool) = match self.pool(section) {
             Ok(pool) => pool,
             Err(why) => return Sent::failed(permanent(why)),
         };
@@ -315,39 +185,17 @@ impl ApnsChannel {
             Ok(token) => token,
             Err(why) => return Sent::failed(permanent(why)),
         };
-        let (headers, body, push_type) = match self.request(delivery, device, section, &token.jwt) {
-            Ok(request) => request,
-            Err(outcome) => return Sent::failed(outcome),
-        };
+        let (headers, body, push_type) =
+            match request::request(delivery, device, section, &token.jwt) {
+                Ok(request) => request,
+                Err(outcome) => return Sent::failed(outcome),
+            };
         let url = format!("{base}/3/device/{}", device.token);
         let payload_bytes = body.len();
         let request = pool.client.post(url).headers(headers).body(body);
         let answer = match pool.send(request).await {
             Ok(answer) => answer,
-            Err(e) => {
-                let what = if e.is_timeout() {
-                    "timed out"
-                } else if e.is_connect() {
-                    "could not connect"
-                } else {
-                    "the request failed"
-                };
-                tracing::debug!(
-                    tenant.id = %delivery.tenant_id,
-                    delivery.id = %delivery.id,
-                    error = %e.without_url(),
-                    "APNs transport failure"
-                );
-                // A broken pool may hold a dead connection: start afresh.
-                if what != "timed out" {
-                    self.reconnect(&key, &pool);
-                }
-                return Sent::failed(DeliveryOutcome::Retryable {
-                    after_ms: None,
-                    reason: format!("APNs: {what}"),
-                    status: None,
-                });
-            }
+            Err(e) => return Sent::failed(self.transport_failure(e, delivery, &key, &pool)),
         };
         let (outcome, action) = errors::classify(&answer, device.updated_at);
         match action {
@@ -355,7 +203,7 @@ impl ApnsChannel {
             Action::RefreshToken => {
                 self.tokens.expired(creds, &token);
             }
-            Action::Reconnect => self.reconnect(&key, &pool),
+            Action::Reconnect => self.pools.reconnect(&key, &pool),
         }
         tracing::debug!(
             tenant.id = %delivery.tenant_id,
@@ -371,6 +219,29 @@ impl ApnsChannel {
             answer: Some(answer),
             outcome,
         }
+    }
+
+    /// A request that got no answer: retryable; unless it timed out, the pool may hold a dead
+    /// connection and is replaced.
+    fn transport_failure(
+        &self,
+        e: reqwest::Error,
+        delivery: &Delivery,
+        key: &ClientKey,
+        pool: &Arc<Pool>,
+    ) -> DeliveryOutcome {
+        let outcome = outbound::transport_failure(&e, "APNs");
+        let timed_out = e.is_timeout();
+        tracing::debug!(
+            tenant.id = %delivery.tenant_id,
+            delivery.id = %delivery.id,
+            error = %e.without_url(),
+            "APNs transport failure"
+        );
+        if !timed_out {
+            self.pools.reconnect(key, pool);
+        }
+        outcome
     }
 }
 
@@ -388,39 +259,6 @@ impl Sent {
             outcome,
         }
     }
-}
-
-async fn read_answer(response: reqwest::Response) -> Result<Answer, reqwest::Error> {
-    let status = response.status().as_u16();
-    let headers = response.headers();
-    let apns_id = headers
-        .get("apns-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let retry_after_ms = super::outbound::retry_after_ms(headers);
-    let mut body = Vec::new();
-    let mut response = response;
-    while let Some(chunk) = response.chunk().await? {
-        if body.len() < MAX_ANSWER_BYTES {
-            body.extend_from_slice(&chunk[..chunk.len().min(MAX_ANSWER_BYTES - body.len())]);
-        }
-    }
-    #[derive(serde::Deserialize)]
-    struct ErrorBody {
-        reason: Option<String>,
-        timestamp: Option<i64>,
-    }
-    let parsed: Option<ErrorBody> = serde_json::from_slice(&body).ok();
-    Ok(Answer {
-        status,
-        reason: parsed
-            .as_ref()
-            .and_then(|b| b.reason.clone())
-            .filter(|r| r.len() <= 64 && r.bytes().all(|b| b.is_ascii_alphanumeric())),
-        timestamp_ms: parsed.and_then(|b| b.timestamp),
-        retry_after_ms,
-        apns_id,
-    })
 }
 
 #[async_trait]

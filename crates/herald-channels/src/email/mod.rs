@@ -1,6 +1,14 @@
 //! Email (SPEC §2.5): SMTP with STARTTLS, implicit TLS or (for local relays) none, and AUTH
 //! when the app's `smtp` section has a username.
 //!
+//! Files:
+//! - `mod.rs`: the channel: transports, timeouts, one send.
+//! - `answers.rs`: what an SMTP server's answer (or its silence) means for the delivery.
+//! - [`message`]: what an email says (`message/mod.rs`: the blocks of each kind; `texts.rs`:
+//!   the built-in texts per language; `body.rs`: the text and HTML bodies; `mime.rs`: the MIME
+//!   message and its headers; `tests.rs`).
+//! - [`redact`]: addresses masked in logs and in SMTP servers' words.
+//!
 //! - **What is emailed**: digests (the messages of a conversation still unread after the app's
 //!   `email_delay_ms`, SPEC §3.3 rule 6), incoming calls, missed calls and proactive
 //!   notifications. Reads, revoked calls and single new messages never are: such a delivery
@@ -30,7 +38,9 @@
 //! Logs carry ids, host, port and masked addresses (`a***@example.com`): never a whole
 //! address, message text or password.
 
+mod answers;
 pub mod message;
+pub mod redact;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -43,15 +53,12 @@ use herald_engine::push::{Delivery, DeliveryOutcome, Target};
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::transport::smtp::response::Response;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use sha2::{Digest, Sha256};
 
+use self::answers::{classify, delivered, timed_out};
 use crate::Settings;
 use herald_engine::registry::ChannelRegistry;
-
-/// Longest SMTP server text kept in an outcome.
-const MAX_REASON_BYTES: usize = 300;
 
 /// How the channel talks to SMTP servers.
 #[derive(Clone)]
@@ -239,127 +246,20 @@ impl EmailChannel {
                 Ok(Err(e)) => classify(&e, smtp.security),
                 Err(_) => {
                     self.forget(smtp, &transport);
-                    DeliveryOutcome::Retryable {
-                        after_ms: None,
-                        reason: "SMTP: timed out".into(),
-                        status: None,
-                    }
+                    timed_out()
                 }
             };
         tracing::debug!(
             tenant.id = %delivery.tenant_id,
             delivery.id = %delivery.id,
             kind = push.kind.as_str(),
-            to = %message::mask(address),
+            to = %redact::mask(address),
             smtp.host = %smtp.host,
             smtp.port = smtp.port,
             outcome = ?outcome,
             "email attempt"
         );
         outcome
-    }
-}
-
-fn delivered(response: &Response) -> DeliveryOutcome {
-    let text = response.message().collect::<Vec<_>>().join(" ");
-    DeliveryOutcome::Delivered {
-        provider_id: Some(message::redact(
-            &format!("{} {text}", u16::from(response.code())),
-            MAX_REASON_BYTES,
-        )),
-    }
-}
-
-/// A rustls error somewhere in `e`'s sources.
-fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
-    let mut source = Some(e);
-    while let Some(err) = source {
-        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && let Some(tls) = inner.downcast_ref::<rustls::Error>()
-        {
-            return Some(tls);
-        }
-        source = err.source();
-    }
-    None
-}
-
-/// What a failed SMTP exchange means for the delivery.
-fn classify(e: &lettre::transport::smtp::Error, security: SmtpSecurity) -> DeliveryOutcome {
-    use std::error::Error as _;
-    let words = || {
-        e.source()
-            .map(|s| message::redact(&s.to_string(), MAX_REASON_BYTES))
-            .unwrap_or_default()
-    };
-    if let Some(code) = e.status() {
-        let code = u16::from(code);
-        let words = words();
-        if e.is_transient() {
-            return DeliveryOutcome::Retryable {
-                after_ms: None,
-                reason: format!("the SMTP server answered {code} (try again later): {words}"),
-                // 421: the service is closing the connection; the whole server is in trouble.
-                status: (code != 421).then_some(code),
-            };
-        }
-        let what = match code {
-            530 | 534 | 535 | 538 => {
-                "authentication failed or is required (check smtp.username and smtp.password)"
-            }
-            _ => "refused",
-        };
-        return DeliveryOutcome::Permanent {
-            reason: format!("the SMTP server answered {code}, {what}: {words}"),
-            status: Some(code),
-        };
-    }
-    if e.is_timeout() {
-        return DeliveryOutcome::Retryable {
-            after_ms: None,
-            reason: "SMTP: timed out".into(),
-            status: None,
-        };
-    }
-    if e.is_client() {
-        let words = words();
-        if words.contains("STARTTLS") && security == SmtpSecurity::Starttls {
-            return permanent(
-                "the SMTP server does not offer STARTTLS, which smtp.security = \"starttls\" requires",
-            );
-        }
-        return permanent(format!("SMTP: {words}"));
-    }
-    if e.is_tls() {
-        return permanent(format!("SMTP TLS: {}", words()));
-    }
-    if let Some(tls) = rustls_error(e) {
-        return match tls {
-            rustls::Error::InvalidCertificate(why) => permanent(format!(
-                "the SMTP server's TLS certificate was refused: {why:?}"
-            )),
-            other => DeliveryOutcome::Retryable {
-                after_ms: None,
-                reason: format!("SMTP: the TLS handshake failed: {other}"),
-                status: None,
-            },
-        };
-    }
-    let what = if e.is_response() {
-        "the server's answer could not be read"
-    } else if e.is_transport_shutdown() {
-        "the transport was shut down"
-    } else {
-        "the connection failed"
-    };
-    DeliveryOutcome::Retryable {
-        after_ms: None,
-        reason: format!("SMTP: {what}: {}", words()),
-        status: None,
     }
 }
 

@@ -30,6 +30,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
+use crate::outbound::{retry_after_ms, transport_failure};
+
 /// The one scope FCM sends need.
 pub const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -156,49 +158,51 @@ pub async fn fetch(
         .send()
         .await;
     let failed = |e: reqwest::Error| {
-        let what = if e.is_timeout() {
-            "timed out"
-        } else if e.is_connect() {
-            "could not connect"
-        } else if e.is_builder() {
+        // Timeouts and connect errors come first, as for every other peer.
+        if e.is_builder() && !e.is_timeout() && !e.is_connect() {
             return permanent("fcm.service_account.token_uri is not a usable URL", None);
-        } else {
-            "the request failed"
-        };
-        DeliveryOutcome::Retryable {
-            after_ms: None,
-            reason: format!("FCM token endpoint: {what}"),
-            status: None,
         }
+        transport_failure(&e, "FCM token endpoint")
     };
     let response = response.map_err(failed)?;
     let status = response.status().as_u16();
-    let retry_after = crate::outbound::retry_after_ms(response.headers());
+    let retry_after = retry_after_ms(response.headers());
     let body = read_limited(response).await.map_err(failed)?;
     if status == 200 {
-        let granted: Granted =
-            serde_json::from_slice(&body).map_err(|_| DeliveryOutcome::Retryable {
-                after_ms: None,
-                reason: "FCM token endpoint: the answer is not an access token".into(),
-                status: Some(status),
-            })?;
-        if granted
-            .token_type
-            .as_deref()
-            .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
-            || granted.access_token.is_empty()
-        {
-            return Err(permanent(
-                "FCM token endpoint: the answer is not a bearer token",
-                Some(status),
-            ));
-        }
-        return Ok(AccessToken {
-            value: granted.access_token.into(),
-            refresh_at: refresh_at(now, granted.expires_in),
-        });
+        return granted(&body, status, now);
     }
-    let refused: Option<Refused> = serde_json::from_slice(&body).ok();
+    Err(refusal(&body, status, retry_after))
+}
+
+/// The access token in a 200 answer of the token endpoint.
+fn granted(body: &[u8], status: u16, now: OffsetDateTime) -> Result<AccessToken, DeliveryOutcome> {
+    let granted: Granted =
+        serde_json::from_slice(body).map_err(|_| DeliveryOutcome::Retryable {
+            after_ms: None,
+            reason: "FCM token endpoint: the answer is not an access token".into(),
+            status: Some(status),
+        })?;
+    if granted
+        .token_type
+        .as_deref()
+        .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
+        || granted.access_token.is_empty()
+    {
+        return Err(permanent(
+            "FCM token endpoint: the answer is not a bearer token",
+            Some(status),
+        ));
+    }
+    Ok(AccessToken {
+        value: granted.access_token.into(),
+        refresh_at: refresh_at(now, granted.expires_in),
+    })
+}
+
+/// What a refusal of the token endpoint means: retryable for 408, 429 and 5xx, else permanent
+/// (the service account is wrong). The endpoint's error words, cut short, are the reason.
+fn refusal(body: &[u8], status: u16, retry_after: Option<u64>) -> DeliveryOutcome {
+    let refused: Option<Refused> = serde_json::from_slice(body).ok();
     let said = refused
         .map(|r| {
             let mut said = r.error.unwrap_or_default();
@@ -211,14 +215,14 @@ pub async fn fetch(
         .map(|s| format!(": {s}"))
         .unwrap_or_default();
     let reason = format!("FCM token endpoint answered {status}{said}");
-    Err(match status {
+    match status {
         408 | 429 | 500..=599 => DeliveryOutcome::Retryable {
             after_ms: retry_after,
             reason,
             status: Some(status),
         },
         _ => permanent(format!("{reason}; check fcm.service_account"), Some(status)),
-    })
+    }
 }
 
 /// (client_email, token_uri, SHA-256 of the key)
@@ -341,71 +345,4 @@ impl AccessTokens {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const RSA_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCZtxuNf+ie3I5P\nIqMobyB4rYlwpoFNL9SKBaCaZ/pQAmENSHXxuex40GFydhbH1kEgXhZMqNTykzaY\nJD1tlzxCz0xZxOxceybkIMrB+WmcqoMpLcc/21ztsxvArZHZZT/xyajjPUbd+rec\nwsa/FriCv2aWOs0fSb8SYSp/v97aiMRte8zeKykDUtohXoDIck0oqxNyGnBK0e56\nPXB8ZzJXaEWUp92021f2PitsXxTpjc+OkDYlMOjhcMYoTIxoYW5FLLNy3xz0bRJb\nDnyjS9HXSHnFrwLrhbEYpjysvSmkjvk0WvWGa+TAn3RpyCHvexdKgMuEoQPNLe6J\nQPIWyAxjAgMBAAECggEAGAzsRLF0phaANaWHvbXVcMxGKtgCdx86s/W5cS8/nPEi\nWj+yJIYgl66S8KPFYLMHMZdHCeuIlgOukRNqgREenp1spscG7FlgdmUjFEJ/4cFU\nEEdXW4ho+9AAUZ9WqJsM7DnPMO7Pfb/SprZa/l8Bs4Na+7pria+yM5/8VEyjA7IQ\nUz+dacjTFyuw9zKl3mbG3dpStV4hnSUl6Xnv/vDSWG5KJIA1Uow0cjVTLOaYYpua\nrJ0yON1v/rJt6tzibtLa58TdQ78hCQVGFkrzeJR3IhdgeuwG+qVBgsh3LFY3P25L\niWu/i392ZkE1RMvpZPfjlXJpY3crKf5WxauHnPrlEQKBgQDQWfiDT5rleQm4aF7D\nI60JBWiPIzNJH/M43MHjSw0/gW8lDHhq/qNm/cA2cfXpi79By+WXfCmz8QU4mCJ7\nVZ6spdrdK+2ugRxcSB4YqDHqEcvm/UHS6uLuSLHqpPTOSdIWjiqmt8QnnCJ8BZWX\nNirE4XcIu7raSmyGwoR/ExxI1QKBgQC83m/Y7QdHfCKuTudY9H7UrKRrQA1gTrOx\nGxCPnhUPg+thrFPAvHjHHhipLRjlobbaplvBtfgOVqtzRExJmnFsn3moH/yL9NSa\nbDDogurG5wcrarElplp0t9aDJKiPirvQCB9oJDaL0SlyRk8MUx8TUCwX0lJ/kGY1\n/oCZWWQcVwKBgQC7Xn3v0NIS1cPZE/tMcDP3bea2+sfvVg1MMLMoreDvIH6Miedt\nCSx3vXFzRQ8KhYNtL2l8zstOKE0ytRYlZj05NDpcNlocWb3ge3adY/znbDO7ujvM\n6zFDaxqdUtVZAugtIpLWtWJw4KfecsMxZiQWRFDhCLqj/tQUaK/w+4WvNQKBgF08\nrhh3wu0uQeys9RZ79JTG+ZAcmb3efGTFCKLtllYHeM7KBLqUEEez+tahdbX+5EcC\ncy+oxmFFtfP8VnDLdoz6GVO/Hqx02/Ozz10pK/+vE2IClJsSiXsvOg2ZrkDWaysi\np2aA4hCZ3A0W2nUqH6AoJuxHnwRsY5jqH9AUShCXAoGAI2Zjh4mu3D9DQ+EzM0Er\nphtIi3iw9cy0SE1vGRiMz0PNHtAaX88rj37NPBTuNkltIZ2YoQXDrbPHXTcioCXN\nr1z0PWNro/cEAP7qa9nQ1XZPI8vlbOQ/ltyS2Wd44F4hXn6rgLUxg1sYJ3Ph7LsT\nHyjNyofsZy95eQNnxd94avs=\n-----END PRIVATE KEY-----\n";
-    const RSA_PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAmbcbjX/ontyOTyKjKG8g\neK2JcKaBTS/UigWgmmf6UAJhDUh18bnseNBhcnYWx9ZBIF4WTKjU8pM2mCQ9bZc8\nQs9MWcTsXHsm5CDKwflpnKqDKS3HP9tc7bMbwK2R2WU/8cmo4z1G3fq3nMLGvxa4\ngr9mljrNH0m/EmEqf7/e2ojEbXvM3ispA1LaIV6AyHJNKKsTchpwStHuej1wfGcy\nV2hFlKfdtNtX9j4rbF8U6Y3PjpA2JTDo4XDGKEyMaGFuRSyzct8c9G0SWw58o0vR\n10h5xa8C64WxGKY8rL0ppI75NFr1hmvkwJ90acgh73sXSoDLhKEDzS3uiUDyFsgM\nYwIDAQAB\n-----END PUBLIC KEY-----\n";
-
-    fn account() -> ServiceAccount {
-        serde_json::from_value(serde_json::json!({
-            "type": "service_account",
-            "project_id": "demo-project",
-            "client_email": "herald@demo-project.iam.gserviceaccount.com",
-            "private_key": RSA_PEM,
-            "private_key_id": "key-1",
-            "token_uri": "http://127.0.0.1:9/token",
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn the_assertion_is_rs256_with_kid_and_googles_claims() {
-        let now = time::macros::datetime!(2026-11-23 10:00 UTC);
-        let jwt = assertion(&account(), now).unwrap();
-        let header = jsonwebtoken::decode_header(&jwt).unwrap();
-        assert_eq!(header.alg, Algorithm::RS256);
-        assert_eq!(header.kid.as_deref(), Some("key-1"));
-        let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
-        validation.validate_exp = false;
-        validation.set_audience(&["http://127.0.0.1:9/token"]);
-        let key = jsonwebtoken::DecodingKey::from_rsa_pem(RSA_PUBLIC_PEM.as_bytes()).unwrap();
-        let claims = jsonwebtoken::decode::<serde_json::Value>(&jwt, &key, &validation)
-            .unwrap()
-            .claims;
-        let iat = now.unix_timestamp();
-        assert_eq!(
-            claims,
-            serde_json::json!({"iss": "herald@demo-project.iam.gserviceaccount.com", "scope": SCOPE,
-                "aud": "http://127.0.0.1:9/token", "iat": iat, "exp": iat + 3600})
-        );
-    }
-
-    #[test]
-    fn a_bad_key_is_a_permanent_configuration_error() {
-        let mut a = account();
-        a.private_key = "nope".into();
-        let now = OffsetDateTime::now_utc();
-        assert!(matches!(
-            assertion(&a, now),
-            Err(DeliveryOutcome::Permanent { reason, .. }) if reason.contains("fcm.service_account.private_key")
-        ));
-    }
-
-    #[test]
-    fn tokens_are_replaced_a_minute_early_or_at_half_their_life() {
-        let t = time::macros::datetime!(2026-11-23 10:00 UTC);
-        assert_eq!(refresh_at(t, 3599), t + Duration::seconds(3539));
-        assert_eq!(refresh_at(t, 60), t + Duration::seconds(30));
-        assert_eq!(refresh_at(t, 0), t);
-    }
-
-    #[test]
-    fn the_access_token_never_prints() {
-        let token = AccessToken {
-            value: "ya29.secret".into(),
-            refresh_at: OffsetDateTime::UNIX_EPOCH,
-        };
-        assert!(!format!("{token:?}").contains("secret"));
-    }
-}
+mod tests;

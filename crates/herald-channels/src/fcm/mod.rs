@@ -1,6 +1,14 @@
 //! FCM HTTP v1 (SPEC §2.5): `POST {base}/v1/projects/{project_id}/messages:send` with
 //! `{"message": …}` and `Authorization: Bearer <access token>`.
 //!
+//! Files:
+//! - `mod.rs`: the channel: clients, one send (with one token refresh), the `Channel` impl.
+//! - [`auth`]: OAuth2 access tokens for the service account (unit tests in `auth/tests.rs`).
+//! - [`message`]: the message of one push (`message/mod.rs`: shape, data, the whole message;
+//!   `android.rs`; `apns.rs`: the block for iOS devices; `fit.rs`: the cut to 4096 bytes;
+//!   `tests.rs`).
+//! - [`errors`]: what each answer means.
+//!
 //! - **Access tokens** ([`auth`]): an RS256 service-account assertion exchanged at the
 //!   account's own `token_uri`, cached per account until shortly before it expires, fetched
 //!   once for every concurrent send, and fetched again once inside the same attempt when FCM
@@ -37,7 +45,7 @@ use herald_engine::push::{Delivery, DeliveryOutcome, Target};
 
 use self::auth::AccessTokens;
 use self::errors::{Action, Answer};
-use crate::Settings;
+use crate::{Settings, outbound};
 use herald_engine::registry::ChannelRegistry;
 
 /// Google's endpoint, used when an app sets no `fcm.base_url`.
@@ -178,19 +186,11 @@ impl FcmChannel {
         device: &Device,
         app: &AppConfig,
     ) -> DeliveryOutcome {
-        let Some(section) = &app.fcm else {
-            return permanent("the app has no fcm section");
+        let section = match section_for(device, app) {
+            Ok(section) => section,
+            Err(outcome) => return outcome,
         };
-        if device.channel != DeviceChannel::Fcm {
-            return permanent(format!(
-                "a {} device cannot be reached through FCM",
-                device.channel.as_str()
-            ));
-        }
         let account = &section.service_account;
-        if !valid_project_id(&account.project_id) {
-            return permanent("fcm.service_account.project_id is not a Google project id");
-        }
         let base = base_url(section);
         let url = format!("{base}/v1/projects/{}/messages:send", account.project_id);
         let (client, oauth) = match (self.send_client(base), self.client(&self.oauth, false)) {
@@ -215,39 +215,9 @@ impl FcmChannel {
                     return outcome;
                 }
             };
-            let sent = client
-                .post(&url)
-                .bearer_auth(&*token.value)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(rendered.body.clone())
-                .send()
-                .await;
-            let answer = match sent {
-                Ok(response) => read_answer(response).await,
-                Err(e) => Err(e),
-            };
-            let answer = match answer {
+            let answer = match post(client, &url, &token.value, &rendered, delivery).await {
                 Ok(answer) => answer,
-                Err(e) => {
-                    let what = if e.is_timeout() {
-                        "timed out"
-                    } else if e.is_connect() {
-                        "could not connect"
-                    } else {
-                        "the request failed"
-                    };
-                    tracing::debug!(
-                        tenant.id = %delivery.tenant_id,
-                        delivery.id = %delivery.id,
-                        error = %e.without_url(),
-                        "FCM transport failure"
-                    );
-                    return DeliveryOutcome::Retryable {
-                        after_ms: None,
-                        reason: format!("FCM: {what}"),
-                        status: None,
-                    };
-                }
+                Err(outcome) => return outcome,
             };
             let (outcome, action) = errors::classify(&answer);
             tracing::debug!(
@@ -269,9 +239,59 @@ impl FcmChannel {
     }
 }
 
+/// The app's `fcm` section, if `device` can be reached with it.
+fn section_for<'a>(device: &Device, app: &'a AppConfig) -> Result<&'a FcmSection, DeliveryOutcome> {
+    let Some(section) = &app.fcm else {
+        return Err(permanent("the app has no fcm section"));
+    };
+    if device.channel != DeviceChannel::Fcm {
+        return Err(permanent(format!(
+            "a {} device cannot be reached through FCM",
+            device.channel.as_str()
+        )));
+    }
+    if !valid_project_id(&section.service_account.project_id) {
+        return Err(permanent(
+            "fcm.service_account.project_id is not a Google project id",
+        ));
+    }
+    Ok(section)
+}
+
+/// One send with `access_token`; a request that got no answer is the retryable outcome.
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    access_token: &str,
+    rendered: &message::Rendered,
+    delivery: &Delivery,
+) -> Result<Answer, DeliveryOutcome> {
+    let sent = client
+        .post(url)
+        .bearer_auth(access_token)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(rendered.body.clone())
+        .send()
+        .await;
+    let answer = match sent {
+        Ok(response) => read_answer(response).await,
+        Err(e) => Err(e),
+    };
+    answer.map_err(|e| {
+        let outcome = outbound::transport_failure(&e, "FCM");
+        tracing::debug!(
+            tenant.id = %delivery.tenant_id,
+            delivery.id = %delivery.id,
+            error = %e.without_url(),
+            "FCM transport failure"
+        );
+        outcome
+    })
+}
+
 async fn read_answer(mut response: reqwest::Response) -> Result<Answer, reqwest::Error> {
     let status = response.status().as_u16();
-    let retry_after_ms = super::outbound::retry_after_ms(response.headers());
+    let retry_after_ms = outbound::retry_after_ms(response.headers());
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await? {
         if body.len() < MAX_ANSWER_BYTES {

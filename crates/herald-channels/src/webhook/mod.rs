@@ -1,6 +1,12 @@
 //! Signed webhooks (SPEC §2.5, Standard Webhooks): one POST per delivery to an app's webhook
 //! endpoint, for the `push_notification.*` event types it subscribes to.
 //!
+//! Files:
+//! - `mod.rs`: the channel: one signed POST per endpoint, the reading of its answer.
+//! - `body.rs`: the JSON body.
+//! - `sign.rs`: Standard Webhooks signatures.
+//! - `tests.rs`: unit tests of the channel.
+//!
 //! - `webhook-id` is the delivery id, the same on every retry (the receiver's de-duplication
 //!   key); `webhook-timestamp` is the wall-clock second of this attempt (receivers compare it
 //!   with their own clock), and every attempt is signed afresh.
@@ -70,6 +76,45 @@ fn header(value: &str) -> HeaderValue {
     HeaderValue::from_str(value).expect("ids, digits and base64 are valid header values")
 }
 
+/// The endpoint `endpoint_id` of `app` and the event type of `delivery`'s push, if the
+/// endpoint still exists and subscribes to that type.
+fn subscribed<'a>(
+    delivery: &Delivery,
+    app: &'a AppConfig,
+    endpoint_id: &str,
+) -> Result<(&'a WebhookEndpoint, &'static str), DeliveryOutcome> {
+    let Some(endpoint) = app.webhooks.iter().find(|w| w.id == endpoint_id) else {
+        return Err(permanent("the webhook endpoint was removed"));
+    };
+    let Some(event_type) = webhook_event(delivery.push.kind) else {
+        return Err(permanent(format!(
+            "{} pushes have no webhook event type",
+            delivery.push.kind.as_str()
+        )));
+    };
+    if !endpoint.events.iter().any(|e| e == event_type) {
+        return Err(permanent(format!(
+            "the webhook endpoint no longer subscribes to {event_type}"
+        )));
+    }
+    Ok((endpoint, event_type))
+}
+
+/// `webhook-id`, `webhook-timestamp` and `webhook-signature` (one entry per key).
+fn signed_headers(keys: &[Vec<u8>], id: &str, timestamp: i64, body: &[u8]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(HeaderName::from_static("webhook-id"), header(id));
+    headers.insert(
+        HeaderName::from_static("webhook-timestamp"),
+        header(&timestamp.to_string()),
+    );
+    headers.insert(
+        HeaderName::from_static("webhook-signature"),
+        header(&signature_header(keys, id, timestamp, body)),
+    );
+    headers
+}
+
 #[async_trait]
 impl Channel for WebhookChannel {
     async fn deliver(&self, delivery: &Delivery, app: &AppConfig) -> DeliveryOutcome {
@@ -80,38 +125,17 @@ impl Channel for WebhookChannel {
         else {
             return permanent("the webhook channel only carries webhook targets");
         };
-        let Some(endpoint) = app.webhooks.iter().find(|w| &w.id == endpoint_id) else {
-            return permanent("the webhook endpoint was removed");
+        let (endpoint, event_type) = match subscribed(delivery, app, endpoint_id) {
+            Ok(subscribed) => subscribed,
+            Err(outcome) => return outcome,
         };
-        let Some(event_type) = webhook_event(delivery.push.kind) else {
-            return permanent(format!(
-                "{} pushes have no webhook event type",
-                delivery.push.kind.as_str()
-            ));
-        };
-        if !endpoint.events.iter().any(|e| e == event_type) {
-            return permanent(format!(
-                "the webhook endpoint no longer subscribes to {event_type}"
-            ));
-        }
         let keys = match keys(endpoint) {
             Ok(keys) => keys,
             Err(why) => return permanent(why),
         };
-
         let body = body::render(delivery, event_type, app.content.mode, devices);
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
-        let mut headers = HeaderMap::new();
-        headers.insert(HeaderName::from_static("webhook-id"), header(&delivery.id));
-        headers.insert(
-            HeaderName::from_static("webhook-timestamp"),
-            header(&timestamp.to_string()),
-        );
-        headers.insert(
-            HeaderName::from_static("webhook-signature"),
-            header(&signature_header(&keys, &delivery.id, timestamp, &body)),
-        );
-
+        let headers = signed_headers(&keys, &delivery.id, timestamp, &body);
         let (status, outcome) = match self
             .outbound
             .post_json(&endpoint.url, headers, body, self.timeout)

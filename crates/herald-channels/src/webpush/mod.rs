@@ -1,6 +1,14 @@
 //! Web Push (SPEC §2.5; RFC 8030, 8291, 8292): one `POST <subscription endpoint>` per delivery
 //! with the push encrypted for the browser.
 //!
+//! Files:
+//! - `mod.rs`: the channel: the request (encrypted body, headers), one send, the reading of
+//!   the push service's answer.
+//! - [`ece`]: RFC 8291 encryption.
+//! - [`payload`]: the plaintext and the headers that steer it.
+//! - [`vapid`]: RFC 8292 VAPID keys and tokens.
+//! - `tests.rs`: unit tests of the channel.
+//!
 //! - **Body** ([`ece`]): RFC 8291 `aes128gcm`, one record, a fresh salt and ephemeral key per
 //!   message; the plaintext ([`payload`]) is JSON cut to 3993 bytes by shortening text.
 //! - **VAPID** ([`vapid`]): `Authorization: vapid t=<ES256 JWT>, k=<public key>` with the app's
@@ -32,8 +40,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use herald_engine::app::AppConfig;
 use herald_engine::clock::Clock;
 use herald_engine::delivery::Channel;
-use herald_engine::device::{Channel as DeviceChannel, Device};
-use herald_engine::push::{Delivery, DeliveryOutcome, Target};
+use herald_engine::device::{Channel as DeviceChannel, Device, WebPushSubscription};
+use herald_engine::push::{Delivery, DeliveryOutcome, Push, Target};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 pub use vapid::{generate_vapid_keys, public_key_of};
@@ -123,46 +131,9 @@ impl WebPushChannel {
             .authorization(section, &audience, time::OffsetDateTime::now_utc())
             .map_err(permanent)?;
 
-        let decode = |s: &str| URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok();
-        let (Some(p256dh), Some(auth)) = (
-            decode(&subscription.keys.p256dh),
-            decode(&subscription.keys.auth),
-        ) else {
-            return Err(DeliveryOutcome::InvalidTarget {
-                reason: "the subscription's keys are not base64url".into(),
-            });
-        };
-        let plaintext = payload::render(delivery);
-        let body = ece::encrypt(&plaintext, &p256dh, &auth).map_err(|e| match e {
-            ece::EceError::TooLong(_) => permanent(e.to_string()),
-            ece::EceError::BadPublicKey | ece::EceError::BadAuthSecret => {
-                DeliveryOutcome::InvalidTarget {
-                    reason: e.to_string(),
-                }
-            }
-        })?;
-
-        let push = &delivery.push;
-        let ttl = push.ttl_at(self.clock.now()).min(MAX_TTL_SECONDS);
-        let mut headers = HeaderMap::new();
-        headers.insert(reqwest::header::AUTHORIZATION, header(&authorization)?);
-        headers.insert(HeaderName::from_static("ttl"), header(&ttl.to_string())?);
-        headers.insert(
-            HeaderName::from_static("urgency"),
-            HeaderValue::from_static(payload::urgency(push.kind)),
-        );
-        headers.insert(
-            HeaderName::from_static("topic"),
-            header(&payload::topic(&push.collapse_key))?,
-        );
-        headers.insert(
-            reqwest::header::CONTENT_ENCODING,
-            HeaderValue::from_static("aes128gcm"),
-        );
-        headers.insert(
-            reqwest::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        );
+        let body = encrypted_body(delivery, subscription)?;
+        let ttl = delivery.push.ttl_at(self.clock.now()).min(MAX_TTL_SECONDS);
+        let headers = request_headers(&delivery.push, ttl, &authorization)?;
         Ok((subscription.endpoint.clone(), headers, body))
     }
 
@@ -191,6 +162,59 @@ impl WebPushChannel {
         );
         outcome
     }
+}
+
+/// The push of `delivery` encrypted for `subscription` (RFC 8291).
+fn encrypted_body(
+    delivery: &Delivery,
+    subscription: &WebPushSubscription,
+) -> Result<Vec<u8>, DeliveryOutcome> {
+    let decode = |s: &str| URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok();
+    let (Some(p256dh), Some(auth)) = (
+        decode(&subscription.keys.p256dh),
+        decode(&subscription.keys.auth),
+    ) else {
+        return Err(DeliveryOutcome::InvalidTarget {
+            reason: "the subscription's keys are not base64url".into(),
+        });
+    };
+    let plaintext = payload::render(delivery);
+    ece::encrypt(&plaintext, &p256dh, &auth).map_err(|e| match e {
+        ece::EceError::TooLong(_) => permanent(e.to_string()),
+        ece::EceError::BadPublicKey | ece::EceError::BadAuthSecret => {
+            DeliveryOutcome::InvalidTarget {
+                reason: e.to_string(),
+            }
+        }
+    })
+}
+
+/// `Authorization`, `TTL` (`ttl` seconds), `Urgency`, `Topic` and the content headers.
+fn request_headers(
+    push: &Push,
+    ttl: u64,
+    authorization: &str,
+) -> Result<HeaderMap, DeliveryOutcome> {
+    let mut headers = HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, header(authorization)?);
+    headers.insert(HeaderName::from_static("ttl"), header(&ttl.to_string())?);
+    headers.insert(
+        HeaderName::from_static("urgency"),
+        HeaderValue::from_static(payload::urgency(push.kind)),
+    );
+    headers.insert(
+        HeaderName::from_static("topic"),
+        header(&payload::topic(&push.collapse_key))?,
+    );
+    headers.insert(
+        reqwest::header::CONTENT_ENCODING,
+        HeaderValue::from_static("aes128gcm"),
+    );
+    headers.insert(
+        reqwest::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    Ok(headers)
 }
 
 /// What a push service's answer means (RFC 8030 §5, §7; RFC 8292 §4).
@@ -245,175 +269,4 @@ impl Channel for WebPushChannel {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use herald_engine::app::WebPushSection;
-    use herald_engine::clock::ManualClock;
-    use herald_engine::device::{Platform, SubscriptionKeys, WebPushSubscription};
-    use herald_engine::ids::DeviceId;
-    use herald_engine::push::PushKind;
-    use p256::elliptic_curve::sec1::ToEncodedPoint;
-
-    fn setup(kind: PushKind) -> (WebPushChannel, Delivery, Device, AppConfig) {
-        let delivery = payload::tests::delivery(kind, "Ann", "Hello");
-        let now = delivery.push.created_at;
-        let channel = WebPushChannel::new(
-            Outbound::new(outbound::Guard::default()),
-            Arc::new(ManualClock::new(now + time::Duration::minutes(10))),
-            Duration::from_secs(5),
-        );
-        let ua = ece::random_secret_key()
-            .public_key()
-            .to_encoded_point(false);
-        let device = Device {
-            id: DeviceId::parse("dev_1").unwrap(),
-            app_id: delivery.app_id.clone(),
-            user_id: delivery.push.user_id.clone(),
-            channel: DeviceChannel::Webpush,
-            token: "https://push.example.net:8443/p/abc".into(),
-            subscription: Some(WebPushSubscription {
-                endpoint: "https://push.example.net:8443/p/abc".into(),
-                keys: SubscriptionKeys {
-                    p256dh: URL_SAFE_NO_PAD.encode(ua.as_bytes()),
-                    auth: URL_SAFE_NO_PAD.encode([9u8; 16]),
-                },
-                expiration_time: None,
-            }),
-            platform: Platform::Web,
-            locale: None,
-            installation_id: None,
-            created_at: now,
-            updated_at: now,
-        };
-        let (public, private) = generate_vapid_keys();
-        let app = AppConfig {
-            webpush: Some(WebPushSection {
-                vapid_public_key: Some(public),
-                vapid_private_key: Some(private),
-                subject: "mailto:ops@example.com".into(),
-                health_check_interval_s: 0,
-                health_check_timeout_s: 300,
-            }),
-            ..AppConfig::default()
-        };
-        let delivery = Delivery {
-            target: Target::Device {
-                device: device.clone(),
-            },
-            ..delivery
-        };
-        (channel, delivery, device, app)
-    }
-
-    #[test]
-    fn the_request_carries_ttl_urgency_topic_vapid_and_one_aes128gcm_record() {
-        let (channel, delivery, device, app) = setup(PushKind::NewMessage);
-        let (url, headers, body) = channel.request(&delivery, &device, &app).unwrap();
-        assert_eq!(url, "https://push.example.net:8443/p/abc");
-        let h = |name: &str| headers.get(name).unwrap().to_str().unwrap().to_string();
-        assert_eq!(h("ttl"), "3000", "the push has 50 of its 60 minutes left");
-        assert_eq!(h("urgency"), "normal");
-        assert_eq!(h("topic"), payload::topic("conv:c1"));
-        assert_eq!(h("content-encoding"), "aes128gcm");
-        assert_eq!(h("content-type"), "application/octet-stream");
-        let authorization = h("authorization");
-        let (t, k) = authorization
-            .strip_prefix("vapid t=")
-            .unwrap()
-            .split_once(", k=")
-            .unwrap();
-        assert_eq!(
-            Some(k),
-            app.webpush.as_ref().unwrap().vapid_public_key.as_deref()
-        );
-        let claims = vapid::verify(t, k).unwrap();
-        assert_eq!(claims.aud, "https://push.example.net:8443");
-        assert_eq!(claims.sub, "mailto:ops@example.com");
-        assert_eq!(&body[16..20], &4096u32.to_be_bytes(), "rs");
-        assert_eq!(body[20], 65, "idlen");
-        assert_eq!(
-            body.len(),
-            ece::HEADER_LEN + payload::render(&delivery).len() + 1 + 16
-        );
-
-        let (channel, delivery, device, app) = setup(PushKind::Read);
-        let (_, headers, _) = channel.request(&delivery, &device, &app).unwrap();
-        assert_eq!(headers["urgency"], "low");
-        assert_eq!(
-            channel.endpoint_key(&delivery, &app),
-            "webpush:https://push.example.net:8443:chat"
-        );
-    }
-
-    #[test]
-    fn an_app_without_keys_or_a_device_without_a_subscription_is_not_sent() {
-        let (channel, delivery, mut device, mut app) = setup(PushKind::NewMessage);
-        app.webpush.as_mut().unwrap().vapid_private_key = None;
-        assert!(matches!(
-            channel.request(&delivery, &device, &app),
-            Err(DeliveryOutcome::Permanent { .. })
-        ));
-        app.webpush = None;
-        assert!(matches!(
-            channel.request(&delivery, &device, &app),
-            Err(DeliveryOutcome::Permanent { .. })
-        ));
-        let (_, _, _, app) = setup(PushKind::NewMessage);
-        device.subscription = None;
-        assert!(matches!(
-            channel.request(&delivery, &device, &app),
-            Err(DeliveryOutcome::InvalidTarget { .. })
-        ));
-    }
-
-    fn answer(status: u16, retry_after: Option<&str>) -> Answer {
-        let mut headers = HeaderMap::new();
-        if let Some(r) = retry_after {
-            headers.insert("retry-after", r.parse().unwrap());
-        }
-        Answer { status, headers }
-    }
-
-    #[test]
-    fn answers_are_read_as_rfc_8030_says() {
-        for status in [200, 201, 202] {
-            assert!(matches!(
-                classify(&answer(status, None)),
-                DeliveryOutcome::Delivered { .. }
-            ));
-        }
-        for status in [404, 410] {
-            assert!(matches!(
-                classify(&answer(status, None)),
-                DeliveryOutcome::InvalidTarget { .. }
-            ));
-        }
-        for status in [400, 401, 403, 413, 301, 302] {
-            assert!(
-                matches!(
-                    classify(&answer(status, None)),
-                    DeliveryOutcome::Permanent {
-                        status: Some(s),
-                        ..
-                    } if s == status
-                ),
-                "{status}"
-            );
-        }
-        assert!(matches!(
-            classify(&answer(429, Some("30"))),
-            DeliveryOutcome::Retryable {
-                after_ms: Some(30_000),
-                status: Some(429),
-                ..
-            }
-        ));
-        assert!(matches!(
-            classify(&answer(503, None)),
-            DeliveryOutcome::Retryable {
-                status: Some(503),
-                ..
-            }
-        ));
-    }
-}
+mod tests;

@@ -126,6 +126,30 @@ pub fn audience(endpoint: &str) -> Result<String, String> {
     }
 }
 
+/// What identifies an app's VAPID keys and subject in the cache (length-prefixed SHA-256).
+fn fingerprint(private: &str, section: &WebPushSection) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for part in [
+        private,
+        section.vapid_public_key.as_deref().unwrap_or(""),
+        &section.subject,
+    ] {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hasher.finalize().into()
+}
+
+/// Keeps the cache under [`MAX_CACHED`] entries: expired ones go first, then all of them.
+fn make_room<K>(cache: &mut HashMap<K, Cached>, now: OffsetDateTime) {
+    if cache.len() >= MAX_CACHED {
+        cache.retain(|_, c| now < c.renew_at);
+        if cache.len() >= MAX_CACHED {
+            cache.clear();
+        }
+    }
+}
+
 #[derive(Clone)]
 struct Cached {
     header: Arc<str>,
@@ -155,16 +179,7 @@ impl Vapid {
             .vapid_private_key
             .as_deref()
             .ok_or("the app's webpush section has no vapid_private_key")?;
-        let mut hasher = Sha256::new();
-        for part in [
-            private,
-            section.vapid_public_key.as_deref().unwrap_or(""),
-            &section.subject,
-        ] {
-            hasher.update((part.len() as u64).to_be_bytes());
-            hasher.update(part.as_bytes());
-        }
-        let id = (<[u8; 32]>::from(hasher.finalize()), audience.to_string());
+        let id = (fingerprint(private, section), audience.to_string());
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(hit) = cache.get(&id)
             && now < hit.renew_at
@@ -188,12 +203,7 @@ impl Vapid {
             sub: section.subject.clone(),
         };
         let header: Arc<str> = format!("vapid t={}, k={k}", sign(&secret, &claims)).into();
-        if cache.len() >= MAX_CACHED {
-            cache.retain(|_, c| now < c.renew_at);
-            if cache.len() >= MAX_CACHED {
-                cache.clear();
-            }
-        }
+        make_room(&mut cache, now);
         cache.insert(
             id,
             Cached {

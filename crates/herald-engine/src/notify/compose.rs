@@ -12,8 +12,9 @@ use crate::notify::store::UserContext;
 use crate::push::{Delivery, Line, Push, PushKind, PushSender, Target};
 use time::OffsetDateTime;
 
-/// Longest text Herald puts in a push before channels fit it to their own limits.
-const MAX_TEXT_BYTES: usize = 2_000;
+/// Longest text Herald puts in a push before channels fit it to their own limits (events may
+/// carry longer ones: [`crate::event::MAX_EVENT_TEXT_BYTES`]).
+const MAX_PUSH_TEXT_BYTES: usize = 2_000;
 
 /// Who and what a push is about.
 pub struct Subject<'a> {
@@ -250,7 +251,7 @@ pub fn new_message(
     }
     let vars = Vars::from([
         ("sender_name", sender_name),
-        ("text", content::shorten(&latest.text, MAX_TEXT_BYTES)),
+        ("text", content::shorten(&latest.text, MAX_PUSH_TEXT_BYTES)),
         ("count", facts.message_count.to_string()),
         ("unread", facts.unread.to_string()),
         (
@@ -274,7 +275,7 @@ pub fn new_message(
         .iter()
         .map(|m| Line {
             sender_name: m.sender.name.clone(),
-            text: content::shorten(&m.text, MAX_TEXT_BYTES / 4),
+            text: content::shorten(&m.text, MAX_PUSH_TEXT_BYTES / 4),
         })
         .collect();
     push
@@ -296,7 +297,7 @@ pub fn digest(
             .filter_map(|e| match &e.event.body {
                 EventBody::MessageCreated(m) => Some(Line {
                     sender_name: m.sender.name.clone(),
-                    text: content::shorten(&m.text, MAX_TEXT_BYTES / 4),
+                    text: content::shorten(&m.text, MAX_PUSH_TEXT_BYTES / 4),
                 }),
                 _ => None,
             })
