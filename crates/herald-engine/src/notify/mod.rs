@@ -5,6 +5,7 @@
 pub mod calls;
 pub mod compose;
 pub mod content;
+pub mod plan;
 pub mod quiet;
 pub mod record;
 pub mod store;
@@ -30,4 +31,13 @@ impl Looking {
     pub fn is_foreground(self) -> bool {
         self == Looking::Foreground
     }
+}
+
+/// Where new notification and delivery ids come from. The server mints unique, time-ordered
+/// ids; tests count, so that what a plan decides can be compared value for value.
+pub trait NewIds {
+    /// A new notification (decision record) id.
+    fn notification(&mut self) -> String;
+    /// A new delivery id.
+    fn delivery(&mut self) -> String;
 }

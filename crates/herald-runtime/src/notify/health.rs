@@ -9,15 +9,21 @@ use herald_engine::notify::store::HealthCheck;
 use herald_engine::push::{PushKind, Target};
 use herald_engine::store::StoreError;
 
-use crate::notify::step::Step;
+use crate::Runtime;
+use crate::notify::step::{self, SystemIds};
+use herald_engine::notify::NewIds;
 use herald_engine::notify::compose::{self, Facts, Subject};
+use herald_engine::notify::plan::Planned;
 
 /// Subscriptions checked per app per sweep; the rest wait for the next sweep.
 const PER_SWEEP: usize = 256;
 
-pub async fn sweep(step: &mut Step<'_>) -> Result<(), StoreError> {
-    let state = step.state;
-    for (tenant, user, device) in state.notify.expire_checks(step.now).await? {
+/// Sends the due health checks and marks the unanswered ones unhealthy, in one committed step.
+pub async fn sweep(state: &Runtime) -> Result<(), StoreError> {
+    let now = state.clock.now();
+    let mut planned = Planned::default();
+    let ids = &mut SystemIds;
+    for (tenant, user, device) in state.notify.expire_checks(now).await? {
         metrics::counter!("herald_webpush_unhealthy_total").increment(1);
         tracing::info!(tenant.id = %tenant, user.id = %user, device.id = %device, "web push subscription missed its health check");
     }
@@ -32,16 +38,16 @@ pub async fn sweep(step: &mut Step<'_>) -> Result<(), StoreError> {
                 continue;
             };
             let checked_before =
-                step.now - time::Duration::seconds(webpush.health_check_interval_s as i64);
+                now - time::Duration::seconds(webpush.health_check_interval_s as i64);
             let deadline =
-                step.now + time::Duration::seconds(webpush.health_check_timeout_s.max(1) as i64);
+                now + time::Duration::seconds(webpush.health_check_timeout_s.max(1) as i64);
             for device in state
                 .notify
                 .devices_to_check(&tenant.id, app_id, checked_before, PER_SWEEP)
                 .await?
             {
                 let mut record = NotificationRecord::new(
-                    Step::new_id(),
+                    ids.notification(),
                     tenant.id.clone(),
                     device.user_id.clone(),
                     Some(app_id.clone()),
@@ -55,7 +61,7 @@ pub async fn sweep(step: &mut Step<'_>) -> Result<(), StoreError> {
                         device.id,
                         herald_engine::event::rfc3339(deadline)
                     ),
-                    step.now,
+                    now,
                 );
                 let id = record.id.clone();
                 let subject = Subject {
@@ -67,16 +73,17 @@ pub async fn sweep(step: &mut Step<'_>) -> Result<(), StoreError> {
                     notification_id: &id,
                     conversation: None,
                 };
-                let ctx = step.user_context(&tenant.id, &device.user_id, None).await?;
-                let mut push = compose::bare(
-                    &subject,
-                    &Facts::about(None, &ctx, app_id, step.now, deadline),
-                );
+                let ctx = state
+                    .notify
+                    .user_context(&tenant.id, &device.user_id, None)
+                    .await?;
+                let mut push =
+                    compose::bare(&subject, &Facts::about(None, &ctx, app_id, now, deadline));
                 push.collapse_key = format!("health:{}", device.id);
                 push.data.insert("check_id".into(), id.clone());
                 push.data.insert("device_id".into(), device.id.to_string());
                 record.push = Some(push.clone());
-                step.commit.checks.push(HealthCheck {
+                planned.commit.checks.push(HealthCheck {
                     tenant: tenant.id.clone(),
                     app: app_id.clone(),
                     user: device.user_id.clone(),
@@ -84,16 +91,18 @@ pub async fn sweep(step: &mut Step<'_>) -> Result<(), StoreError> {
                     check_id: id.clone(),
                     deadline,
                 });
-                step.commit.deliveries.extend(compose::deliveries(
+                planned.commit.deliveries.extend(compose::deliveries(
                     &subject,
                     &push,
                     vec![Target::Device {
                         device: device.clone(),
                     }],
+                    ids,
                 ));
-                step.record(record);
+                planned.decisions.push((record.status, record.kind));
+                planned.commit.records.push(record);
             }
         }
     }
-    Ok(())
+    step::commit(state, planned, now).await
 }
