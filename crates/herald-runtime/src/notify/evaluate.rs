@@ -13,10 +13,12 @@
 
 use futures_util::future::{try_join, try_join_all};
 use herald_engine::event::EventBody;
+use herald_engine::ids::UserId;
 use herald_engine::notify::plan::inputs::{self, ContextKey};
 use herald_engine::notify::plan::{self, Inputs, OutboxEvent};
 use herald_engine::notify::store::{EventInputs, OutboxItem};
-use herald_engine::store::StoreError;
+use herald_engine::participant::Membership;
+use herald_engine::store::{Conversation, StoreError};
 
 use crate::Runtime;
 use crate::notify::step::{self, SystemIds};
@@ -83,13 +85,15 @@ async fn named(
         };
         let at = Some(conversation.id.clone());
         match &event.event.body {
-            EventBody::MessageRead(r) => {
+            // A read by someone no longer a participant decides nothing.
+            EventBody::MessageRead(r) if member(conversation, &r.reader_id).is_some() => {
                 contexts.push((tenant.clone(), r.reader_id.clone(), at));
             }
             EventBody::CallRinging(ringing) => contexts.extend(
                 ringing
                     .callees
                     .iter()
+                    .filter(|c| **c != ringing.caller.id)
                     .map(|c| (tenant.clone(), c.clone(), at.clone())),
             ),
             EventBody::Call(_, update) => calls.push((tenant.clone(), update.call_id.clone())),
@@ -128,24 +132,18 @@ async fn named_by_stored(
         };
         let at = Some(conversation.id.clone());
         match &event.event.body {
-            EventBody::MessageRead(r) => {
-                let member = conversation
-                    .participants
-                    .iter()
-                    .find(|m| m.participant.user_id == r.reader_id);
-                if member.is_some_and(|m| m.unread == 0) {
-                    let key = (tenant.clone(), r.reader_id.clone(), at);
-                    let named = inputs.contexts.get(&key).map(inputs::read_records);
-                    records.extend(named.into_iter().flatten().map(|id| (tenant.clone(), id)));
-                }
+            EventBody::MessageRead(r)
+                if member(conversation, &r.reader_id).is_some_and(|m| m.unread == 0) =>
+            {
+                let key = (tenant.clone(), r.reader_id.clone(), at);
+                let named = inputs.contexts.get(&key).map(inputs::read_records);
+                records.extend(named.into_iter().flatten().map(|id| (tenant.clone(), id)));
             }
             EventBody::Call(_, update) => {
                 let key = (tenant.clone(), update.call_id.clone());
-                if let Some(call) = inputs.calls.get(&key) {
-                    let rang = call.rang.iter().map(|(user, _)| user);
-                    let users = rang.chain(&call.callees);
-                    contexts.extend(users.map(|u| (tenant.clone(), u.clone(), at.clone())));
-                }
+                let parties = inputs.calls.get(&key).map(inputs::call_parties);
+                let parties = parties.into_iter().flatten();
+                contexts.extend(parties.map(|u| (tenant.clone(), u, at.clone())));
             }
             _ => {}
         }
@@ -158,4 +156,9 @@ async fn named_by_stored(
     inputs.records.extend(records);
     inputs.contexts.extend(contexts);
     Ok(())
+}
+
+fn member<'a>(conversation: &'a Conversation, user: &UserId) -> Option<&'a Membership> {
+    let mut members = conversation.participants.iter();
+    members.find(|m| m.participant.user_id == *user)
 }

@@ -11,7 +11,7 @@
 //! 4. the messages a due digest lists (only when one is due).
 
 use futures_util::future::{try_join, try_join_all, try_join3, try_join4};
-use herald_engine::ids::{TenantId, UserId};
+use herald_engine::ids::{ConversationId, TenantId, UserId};
 use herald_engine::notify::plan::{self, Inputs, inputs};
 use herald_engine::notify::store::{MAX_TRANSCRIPT_LINES, ThreadKey};
 use herald_engine::store::StoreError;
@@ -88,46 +88,15 @@ async fn named(
 ) -> Result<(), StoreError> {
     let (mut records, mut recent, mut digests) = (Vec::new(), Vec::new(), Vec::new());
     for key in threads {
-        let ctx_key = (
-            key.tenant.clone(),
-            key.user.clone(),
-            Some(key.conversation.clone()),
-        );
-        let Some(thread) = inputs.contexts.get(&ctx_key).and_then(|ctx| {
-            ctx.threads
-                .get(&(key.app.clone(), key.conversation.clone()))
-        }) else {
-            continue;
-        };
-        let app_exists = inputs
-            .apps
-            .get(&key.tenant)
-            .is_some_and(|apps| apps.iter().any(|(id, _)| *id == key.app));
-        let named = inputs::thread_records(thread, app_exists, now);
-        records.extend(named.into_iter().map(|id| (key.tenant.clone(), id)));
-        if !app_exists {
-            continue;
-        }
-        if let Some(position) = inputs::thread_recent(thread, now) {
+        let reads = inputs.thread_reads(key, now);
+        records.extend(reads.records.into_iter().map(|id| (key.tenant.clone(), id)));
+        if let Some(position) = reads.recent {
             recent.push((key.tenant.clone(), key.conversation.clone(), position));
         }
-        let membership = (
-            key.tenant.clone(),
-            key.conversation.clone(),
-            key.user.clone(),
-        );
-        let unread = inputs.memberships.get(&membership).map_or(0, |m| m.unread);
-        if inputs::thread_digests(thread, unread, now) {
+        if reads.digest {
             digests.push((key.tenant.clone(), key.conversation.clone()));
         }
     }
-    // A proactive notification reads its user's context (the badge, the preferences).
-    let proactive = inputs
-        .records
-        .values()
-        .filter(|r| r.proactive.is_some() && r.app_id.is_some())
-        .map(|r| (r.tenant_id.clone(), r.user_id.clone(), None));
-    let proactive: Vec<_> = proactive.collect();
     let (store, notify) = (&state.store, &state.notify);
     let (found, messages, conversations, contexts) = try_join4(
         step::records(state, inputs, records),
@@ -137,28 +106,35 @@ async fn named(
                 .map(|(t, c, p)| notify.recent_messages(t, c, *p, MAX_TRANSCRIPT_LINES)),
         ),
         try_join_all(digests.iter().map(|(t, c)| store.get_conversation(t, c))),
-        step::contexts(state, inputs, proactive),
+        step::contexts(state, inputs, inputs.proactive_contexts()),
     )
     .await?;
     inputs.records.extend(found);
     inputs.recent.extend(recent.into_iter().zip(messages));
     inputs.contexts.extend(contexts);
-    // An email digest lists what is unread up to the conversation's last message.
-    let mut listed = Vec::new();
-    for ((tenant, conversation), found) in digests.into_iter().zip(conversations) {
-        let last = found.map_or(0, |c| c.last_position);
-        inputs
-            .last_positions
-            .insert((tenant.clone(), conversation.clone()), last);
-        listed.push((tenant, conversation, last));
-    }
+    let lasts = digests.into_iter().zip(conversations);
+    let lasts = lasts.map(|((t, c), found)| (t, c, found.map_or(0, |c| c.last_position)));
+    digest_lines(state, inputs, lasts.collect()).await
+}
+
+/// Round 4: an email digest lists what is unread up to the conversation's last message.
+async fn digest_lines(
+    state: &Runtime,
+    inputs: &mut Inputs,
+    lasts: Vec<(TenantId, ConversationId, u64)>,
+) -> Result<(), StoreError> {
+    let notify = &state.notify;
     let messages = try_join_all(
-        listed
+        lasts
             .iter()
             .map(|(t, c, p)| notify.recent_messages(t, c, *p, MAX_TRANSCRIPT_LINES)),
     )
     .await?;
-    inputs.recent.extend(listed.into_iter().zip(messages));
+    for ((tenant, conversation, last), messages) in lasts.into_iter().zip(messages) {
+        let at = (tenant.clone(), conversation.clone());
+        inputs.last_positions.insert(at, last);
+        inputs.recent.insert((tenant, conversation, last), messages);
+    }
     Ok(())
 }
 

@@ -12,8 +12,7 @@ use crate::ids::{AppId, ConversationId, TenantId, UserId};
 use crate::notify::Looking;
 use crate::notify::calls::CallState;
 use crate::notify::record::NotificationRecord;
-use crate::notify::store::UserContext;
-use crate::notify::timing::Thread;
+use crate::notify::store::{ThreadKey, UserContext};
 use crate::participant::Membership;
 use crate::store::Conversation;
 
@@ -56,33 +55,75 @@ pub struct OutboxEvent {
     pub found: Option<(StoredEvent, Conversation)>,
 }
 
-/// The records a due thread's plan will read: the push and the digest that are due — or,
-/// when its app is gone, whatever waits, since all of it is cancelled.
-pub fn thread_records(thread: &Thread, app_exists: bool, now: OffsetDateTime) -> Vec<String> {
-    let push = thread
-        .pending
-        .as_ref()
-        .filter(|p| !app_exists || p.due_at <= now);
-    let digest = thread
-        .digest
-        .as_ref()
-        .filter(|d| !app_exists || d.due_at <= now);
-    push.map(|p| p.notification_id.clone())
-        .into_iter()
-        .chain(digest.map(|d| d.notification_id.clone()))
-        .collect()
+/// What firing a due thread reads beyond its context and membership.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ThreadReads {
+    /// The records of the push and the digest that are due — or, when the thread's app is
+    /// gone, of whatever waits, since all of it is cancelled.
+    pub records: Vec<String>,
+    /// The position whose recent messages the due push carries.
+    pub recent: Option<u64>,
+    /// An email digest is due with messages unread: it lists them up to the conversation's
+    /// last position ([`Inputs::last_positions`], then [`Inputs::recent`] there).
+    pub digest: bool,
 }
 
-/// The position whose recent messages a due thread's push will carry, if a push is due.
-pub fn thread_recent(thread: &Thread, now: OffsetDateTime) -> Option<u64> {
-    let pending = thread.pending.as_ref().filter(|p| p.due_at <= now)?;
-    Some(pending.latest_position)
-}
+impl Inputs {
+    /// What firing `key` at `now` reads, given its context, membership and apps (loaded).
+    pub fn thread_reads(&self, key: &ThreadKey, now: OffsetDateTime) -> ThreadReads {
+        let ctx_key = (
+            key.tenant.clone(),
+            key.user.clone(),
+            Some(key.conversation.clone()),
+        );
+        let at = (key.app.clone(), key.conversation.clone());
+        let Some(thread) = self.contexts.get(&ctx_key).and_then(|c| c.threads.get(&at)) else {
+            return ThreadReads::default();
+        };
+        let apps = self.apps.get(&key.tenant);
+        let app_exists = apps.is_some_and(|apps| apps.iter().any(|(id, _)| *id == key.app));
+        let push = thread
+            .pending
+            .as_ref()
+            .filter(|p| !app_exists || p.due_at <= now);
+        let digest = thread
+            .digest
+            .as_ref()
+            .filter(|d| !app_exists || d.due_at <= now);
+        let records = push.map(|p| p.notification_id.clone());
+        let records = records
+            .into_iter()
+            .chain(digest.map(|d| d.notification_id.clone()));
+        if !app_exists {
+            return ThreadReads {
+                records: records.collect(),
+                ..ThreadReads::default()
+            };
+        }
+        let member = (
+            key.tenant.clone(),
+            key.conversation.clone(),
+            key.user.clone(),
+        );
+        let unread = self.memberships.get(&member).map_or(0, |m| m.unread);
+        ThreadReads {
+            records: records.collect(),
+            recent: push.map(|p| p.latest_position),
+            digest: digest.is_some() && unread > 0,
+        }
+    }
 
-/// Whether a due thread will email a digest (and so needs the conversation's last position
-/// and the messages before it), given how many messages are unread.
-pub fn thread_digests(thread: &Thread, unread: u64, now: OffsetDateTime) -> bool {
-    unread > 0 && thread.digest.as_ref().is_some_and(|d| d.due_at <= now)
+    /// The contexts the loaded proactive notifications read: their users', of every
+    /// conversation (the badge, the preferences).
+    pub fn proactive_contexts(&self) -> Vec<ContextKey> {
+        let proactive = self
+            .records
+            .values()
+            .filter(|r| r.proactive.is_some() && r.app_id.is_some());
+        proactive
+            .map(|r| (r.tenant_id.clone(), r.user_id.clone(), None))
+            .collect()
+    }
 }
 
 /// The records a read leaving nothing unread will read: what waits on the reader's threads.
@@ -103,4 +144,15 @@ pub fn foreground_records(ctx: &UserContext) -> Vec<String> {
         .values()
         .filter_map(|t| t.pending.as_ref().map(|p| p.notification_id.clone()))
         .collect()
+}
+
+/// Everyone the end of a call may tell: who it rang (revocations) and the callees who may
+/// have missed it; nobody once it stopped ringing.
+pub fn call_parties(call: &CallState) -> Vec<UserId> {
+    if call.over {
+        return vec![];
+    }
+    let rang = call.rang.iter().map(|(user, _)| user);
+    let callees = call.callees.iter().filter(|u| **u != call.caller);
+    rang.chain(callees).cloned().collect()
 }

@@ -92,8 +92,42 @@ fn in_app(
         new_id,
         plan.now,
     );
+    let missed_calls = user_state.missed_calls;
+    record(plan, party, app, ctx, event, member, decided, missed_calls);
+    email(plan, party, app, ctx, &mut thread, event.position);
+    let key = ThreadKey {
+        tenant: party.tenant.clone(),
+        user: party.user.clone(),
+        app: app_id.clone(),
+        conversation: conversation.clone(),
+    };
+    plan.keep(key, thread, Some(user_state));
+}
+
+/// Records what the timing decided, and sends what is due at once.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the decision and everything its record and push say"
+)]
+fn record(
+    plan: &mut Plan<'_>,
+    party: Party<'_>,
+    app: &AppConfig,
+    ctx: &UserContext,
+    event: &StoredEvent,
+    member: &Membership,
+    decided: MessageStep,
+    missed_calls: u64,
+) {
+    let app_id = party.app.expect("an app's decision");
     let open = |plan: &mut Plan<'_>, status, reason: String| {
-        plan.open(party, PushKind::NewMessage, position, status, reason)
+        plan.open(
+            party,
+            PushKind::NewMessage,
+            Some(event.position),
+            status,
+            reason,
+        )
     };
     match decided {
         MessageStep::Foreground => {
@@ -121,25 +155,13 @@ fn in_app(
                 position: Some(send.latest_position),
                 message_count: send.count,
                 unread: member.unread,
-                missed_calls: user_state.missed_calls,
+                missed_calls,
                 ..Facts::about(Some(event), ctx, app_id, plan.now, send.expires_at)
             };
+            let conversation = &event.event.conversation_id;
             dispatch::new_message(plan, r, ctx, app_id, app, conversation, &facts);
         }
     }
-    email(plan, party, app, ctx, &mut thread, event.position);
-    let (tenant, user) = (party.tenant.clone(), party.user.clone());
-    let thread_key = ThreadKey {
-        tenant: tenant.clone(),
-        user: user.clone(),
-        app: app_id.clone(),
-        conversation: conversation.clone(),
-    };
-    plan.commit.threads.push((thread_key, thread));
-    let app = app_id.clone();
-    plan.commit
-        .user_states
-        .push((tenant, user, app, user_state));
 }
 
 /// SPEC §3.3 rule 6: with email possible (the app has SMTP settings, the user an address), a

@@ -26,6 +26,7 @@ use crate::ids::{AppId, ConversationId, TenantId, UserId};
 use crate::notify::calls::CallState;
 use crate::notify::record::{NotificationRecord, Status};
 use crate::notify::store::{NotifyCommit, ThreadKey, UserContext};
+use crate::notify::timing::{Thread, UserState};
 use crate::notify::{Looking, NewIds};
 use crate::participant::Membership;
 use crate::push::PushKind;
@@ -288,5 +289,16 @@ impl<'a> Plan<'a> {
             reason,
             self.now,
         )
+    }
+
+    /// Keeps a thread's new state, and the user's in that app when it changed.
+    fn keep(&mut self, key: ThreadKey, thread: Thread, user: Option<UserState>) {
+        if let Some(user) = user {
+            let (t, u, app) = (key.tenant.clone(), key.user.clone(), key.app.clone());
+            self.commit.threads.push((key, thread));
+            self.commit.user_states.push((t, u, app, user));
+        } else {
+            self.commit.threads.push((key, thread));
+        }
     }
 }

@@ -67,7 +67,7 @@ pub(super) fn read_by(
             app: app_id.clone(),
             conversation: conversation.clone(),
         };
-        plan.commit.threads.push((key, thread));
+        plan.keep(key, thread, None);
     }
 }
 

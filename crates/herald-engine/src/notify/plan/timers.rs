@@ -34,11 +34,7 @@ pub(super) fn due_thread(plan: &mut Plan<'_>, key: &ThreadKey) {
         plan.fired.push(("digest", digest.due_at));
     }
     digest_due(plan, key, app, &ctx, &mut thread, unread);
-    plan.commit.threads.push((key.clone(), thread));
-    let (tenant, user, app) = (key.tenant.clone(), key.user.clone(), key.app.clone());
-    plan.commit
-        .user_states
-        .push((tenant, user, app, user_state));
+    plan.keep(key.clone(), thread, Some(user_state));
 }
 
 /// The app was deleted: nothing can carry what waited — a push or an email digest. Left on
@@ -49,7 +45,7 @@ fn app_deleted(plan: &mut Plan<'_>, key: &ThreadKey, mut thread: Thread) {
     for id in push.into_iter().chain(digest) {
         plan.note(&key.tenant, &id, Status::Cancelled, "the app was deleted");
     }
-    plan.commit.threads.push((key.clone(), thread));
+    plan.keep(key.clone(), thread, None);
 }
 
 fn push_due(
@@ -141,7 +137,7 @@ pub(super) fn foreground(plan: &mut Plan<'_>, tenant: &TenantId, user: &UserId) 
                 app,
                 conversation,
             };
-            plan.commit.threads.push((key, thread));
+            plan.keep(key, thread, None);
         }
     }
 }
