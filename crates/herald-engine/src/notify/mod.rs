@@ -1,6 +1,7 @@
 //! The notification engine's decisions (SPEC §3), as pure functions over explicit state and an
-//! explicit `now`. The server's engine task loads the state, calls these, and commits what they
-//! return.
+//! explicit `now`. [`plan`] decides whole engine steps from the rule modules (`who`, `timing`,
+//! `quiet`, `calls`, `content`, `compose`, `record`); the server's engine task loads what a plan
+//! reads, calls it once, and commits what it returns.
 
 pub mod calls;
 pub mod compose;

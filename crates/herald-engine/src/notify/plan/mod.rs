@@ -1,8 +1,8 @@
 //! Whole engine steps as pure plans: `(inputs, now, ids) → NotifyCommit`. The runtime loads
-//! everything a step reads into [`Inputs`], calls one plan — [`events`], [`timers`] or
-//! [`foreground`] — and commits what it answers. Every SPEC §3 rule and every decision-log
-//! wording lives here or in the rule modules the plan calls (`who`, `timing`, `calls`,
-//! `compose`).
+//! everything a step reads into [`Inputs`], calls one plan — [`events`], [`timers`],
+//! [`foreground`] or [`health_checks`] — and commits what it answers. Every SPEC §3 rule and
+//! every decision-log wording lives here or in the rule modules the plan calls (`who`,
+//! `timing`, `quiet`, `calls`, `compose`).
 //!
 //! A plan owns the commit it builds: a step decides several events or timers in turn, and each
 //! must see what the earlier ones decided (threads, user states, calls, records), so every read
@@ -10,6 +10,7 @@
 
 mod calls;
 mod dispatch;
+pub mod health;
 pub mod inputs;
 mod message;
 mod proactive;
@@ -92,6 +93,20 @@ pub fn foreground(
 ) -> Planned {
     let mut plan = Plan::new(inputs, now, ids);
     timers::foreground(&mut plan, tenant, user);
+    plan.finish()
+}
+
+/// Sends the due Web Push health checks (see [`health::check_window`]).
+pub fn health_checks(
+    inputs: Inputs,
+    due: &[health::DueCheck],
+    now: OffsetDateTime,
+    ids: &mut dyn NewIds,
+) -> Planned {
+    let mut plan = Plan::new(inputs, now, ids);
+    for check in due {
+        health::check(&mut plan, check);
+    }
     plan.finish()
 }
 

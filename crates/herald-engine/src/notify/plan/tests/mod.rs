@@ -2,6 +2,7 @@
 //! visitor and an agent in one conversation, and ids that count.
 
 mod calls;
+mod health;
 mod messages;
 mod reads;
 mod timers;
