@@ -4,7 +4,7 @@
 
 use crate::app::AppConfig;
 use crate::event::{CallKind, CallRinging, CallUpdate, StoredEvent};
-use crate::ids::{ConversationId, TenantId, UserId};
+use crate::ids::TenantId;
 use crate::notify::calls::{self, CallState};
 use crate::notify::compose::{self, Facts, Subject};
 use crate::notify::record::Status;
@@ -38,13 +38,7 @@ pub(super) fn ringing(
     };
     for callee in ringing.callees.iter().filter(|c| **c != ringing.caller.id) {
         let ctx = plan.user_context(tenant, callee, Some(conversation));
-        let party = Party {
-            tenant,
-            user: callee,
-            app: None,
-            conversation: Some(conversation),
-            looking: plan.looking(tenant, callee),
-        };
+        let party = plan.party(tenant, callee, conversation);
         for (app_id, app) in candidate_apps(apps, &ctx, PushKind::IncomingCall) {
             if ring(plan, party.with_app(app_id), app, &ctx, event, ringing) {
                 call.rang.push((callee.clone(), app_id.clone()));
@@ -139,38 +133,17 @@ pub(super) fn over(
     };
     let conversation = &event.event.conversation_id;
     for (user, app_id) in &end.revoke {
-        let party = party(plan, tenant, user, conversation);
+        let party = plan.party(tenant, user, conversation);
         if let Some(app) = app(apps, app_id) {
             revoke(plan, party.with_app(app_id), app, &call, event, update);
         }
     }
     for user in &end.missed {
-        missed(
-            plan,
-            party(plan, tenant, user, conversation),
-            apps,
-            &call,
-            event,
-            update,
-        );
+        let party = plan.party(tenant, user, conversation);
+        missed(plan, party, apps, &call, event, update);
     }
     let id = update.call_id.clone();
     plan.commit.calls.push((tenant.clone(), id, call));
-}
-
-fn party<'a>(
-    plan: &Plan<'_>,
-    tenant: &'a TenantId,
-    user: &'a UserId,
-    conversation: &'a ConversationId,
-) -> Party<'a> {
-    Party {
-        tenant,
-        user,
-        app: None,
-        conversation: Some(conversation),
-        looking: plan.looking(tenant, user),
-    }
 }
 
 /// The silent push that stops one (user, app) that rang from ringing.

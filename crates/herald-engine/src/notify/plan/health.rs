@@ -53,49 +53,28 @@ pub(super) fn check(plan: &mut Plan<'_>, due: &DueCheck) {
         return;
     };
     let (device, user) = (&due.device, &due.device.user_id);
-    let reason = format!(
-        "health check of subscription {}: it must be acknowledged by {}",
-        device.id,
-        rfc3339(due.deadline)
-    );
     let id = plan.new_id();
-    let (tenant, app_id, kind) = (
-        due.tenant.clone(),
-        Some(due.app.clone()),
-        PushKind::HealthCheck,
-    );
-    let mut record = NotificationRecord::new(
-        id.clone(),
-        tenant,
-        user.clone(),
-        app_id,
-        None,
-        kind,
-        None,
-        None,
-        Status::Sent,
-        reason,
-        plan.now,
-    );
     let subject = Subject {
         tenant: &due.tenant,
         user,
         app_id: &due.app,
         app,
-        kind,
+        kind: PushKind::HealthCheck,
         notification_id: &id,
         conversation: None,
     };
     let ctx = plan.user_context(&due.tenant, user, None);
-    let mut push = compose::bare(
-        &subject,
-        &Facts::about(None, &ctx, &due.app, plan.now, due.deadline),
-    );
+    let facts = Facts::about(None, &ctx, &due.app, plan.now, due.deadline);
+    let mut push = compose::bare(&subject, &facts);
     // Its own collapse key: a check never replaces what the user was shown.
     push.collapse_key = format!("health:{}", device.id);
     push.data.insert("check_id".into(), id.clone());
     push.data.insert("device_id".into(), device.id.to_string());
-    record.push = Some(push.clone());
+    let target = vec![Target::Device {
+        device: device.clone(),
+    }];
+    let deliveries = compose::deliveries(&subject, &push, target, &mut *plan.ids);
+    plan.commit.deliveries.extend(deliveries);
     plan.commit.checks.push(HealthCheck {
         tenant: due.tenant.clone(),
         app: due.app.clone(),
@@ -104,10 +83,30 @@ pub(super) fn check(plan: &mut Plan<'_>, due: &DueCheck) {
         check_id: id.clone(),
         deadline: due.deadline,
     });
-    let target = vec![Target::Device {
-        device: device.clone(),
-    }];
-    let deliveries = compose::deliveries(&subject, &push, target, &mut *plan.ids);
-    plan.commit.deliveries.extend(deliveries);
+    let mut record = sent(plan, due, id);
+    record.push = Some(push);
     plan.record(record);
+}
+
+/// The record of a check sent now, saying by when it must be acknowledged.
+fn sent(plan: &Plan<'_>, due: &DueCheck, id: String) -> NotificationRecord {
+    let reason = format!(
+        "health check of subscription {}: it must be acknowledged by {}",
+        due.device.id,
+        rfc3339(due.deadline)
+    );
+    let (tenant, user, app) = (&due.tenant, &due.device.user_id, &due.app);
+    NotificationRecord::new(
+        id,
+        tenant.clone(),
+        user.clone(),
+        Some(app.clone()),
+        None,
+        PushKind::HealthCheck,
+        None,
+        None,
+        Status::Sent,
+        reason,
+        plan.now,
+    )
 }

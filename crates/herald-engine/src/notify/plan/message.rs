@@ -7,7 +7,7 @@ use crate::event::StoredEvent;
 use crate::ids::TenantId;
 use crate::notify::compose::Facts;
 use crate::notify::record::Status;
-use crate::notify::store::{ThreadKey, UserContext};
+use crate::notify::store::UserContext;
 use crate::notify::timing::{self, MessageStep, Thread, Timing};
 use crate::notify::who;
 use crate::participant::Membership;
@@ -30,13 +30,7 @@ pub(super) fn pushable(
     }
     let conversation = &event.event.conversation_id;
     let ctx = plan.user_context(tenant, user, Some(conversation));
-    let party = Party {
-        tenant,
-        user,
-        app: None,
-        conversation: Some(conversation),
-        looking: plan.looking(tenant, user),
-    };
+    let party = plan.party(tenant, user, conversation);
     let candidates = candidate_apps(apps, &ctx, PushKind::NewMessage);
     if candidates.is_empty() {
         let reason = "the user has no device registered in any app, and no app has a webhook for new messages";
@@ -95,13 +89,7 @@ fn in_app(
     let missed_calls = user_state.missed_calls;
     record(plan, party, app, ctx, event, member, decided, missed_calls);
     email(plan, party, app, ctx, &mut thread, event.position);
-    let key = ThreadKey {
-        tenant: party.tenant.clone(),
-        user: party.user.clone(),
-        app: app_id.clone(),
-        conversation: conversation.clone(),
-    };
-    plan.keep(key, thread, Some(user_state));
+    plan.keep(party.thread_key(), thread, Some(user_state));
 }
 
 /// Records what the timing decided, and sends what is due at once.

@@ -137,6 +137,19 @@ impl<'a> Party<'a> {
             ..self
         }
     }
+
+    /// The thread of this party's app and conversation.
+    fn thread_key(self) -> ThreadKey {
+        ThreadKey {
+            tenant: self.tenant.clone(),
+            user: self.user.clone(),
+            app: self.app.expect("a thread belongs to an app").clone(),
+            conversation: self
+                .conversation
+                .expect("a thread has a conversation")
+                .clone(),
+        }
+    }
 }
 
 impl<'a> Plan<'a> {
@@ -186,6 +199,22 @@ impl<'a> Plan<'a> {
 
     fn apps(&self, tenant: &TenantId) -> Apps {
         self.inputs.apps.get(tenant).cloned().unwrap_or_default()
+    }
+
+    /// A user of a conversation as a party to new decisions, looking as they are now.
+    fn party<'p>(
+        &self,
+        tenant: &'p TenantId,
+        user: &'p UserId,
+        conversation: &'p ConversationId,
+    ) -> Party<'p> {
+        Party {
+            tenant,
+            user,
+            app: None,
+            conversation: Some(conversation),
+            looking: self.looking(tenant, user),
+        }
     }
 
     fn looking(&self, tenant: &TenantId, user: &UserId) -> Looking {

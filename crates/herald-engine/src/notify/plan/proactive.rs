@@ -2,10 +2,14 @@
 //! goes out unless its TTL ran out, its app is gone, or the user is paused or in quiet hours
 //! (it then waits for their end, like any push).
 
+use time::OffsetDateTime;
+
+use crate::app::AppConfig;
 use crate::event::rfc3339;
-use crate::ids::TenantId;
+use crate::ids::{AppId, TenantId};
 use crate::notify::compose::{self, Facts, Subject};
-use crate::notify::record::{NotificationRecord, Status};
+use crate::notify::record::{NotificationRecord, Proactive, Status};
+use crate::notify::store::UserContext;
 use crate::push::PushKind;
 
 use super::Plan;
@@ -55,6 +59,20 @@ fn send(plan: &mut Plan<'_>, mut record: NotificationRecord) {
         plan.record(record);
         return;
     }
+    record.due_at = None;
+    push(plan, record, &request, (&app_id, app), &ctx, expires_at);
+}
+
+/// The push as the request asked for it: its title, body and data, at normal priority, on
+/// the channels it named.
+fn push(
+    plan: &mut Plan<'_>,
+    record: NotificationRecord,
+    request: &Proactive,
+    (app_id, app): (&AppId, &AppConfig),
+    ctx: &UserContext,
+    expires_at: OffsetDateTime,
+) {
     let (tenant, user, id) = (
         record.tenant_id.clone(),
         record.user_id.clone(),
@@ -63,27 +81,19 @@ fn send(plan: &mut Plan<'_>, mut record: NotificationRecord) {
     let subject = Subject {
         tenant: &tenant,
         user: &user,
-        app_id: &app_id,
+        app_id,
         app,
         kind: PushKind::Proactive,
         notification_id: &id,
         conversation: None,
     };
-    let facts = Facts::about(None, &ctx, &app_id, plan.now, expires_at);
+    let facts = Facts::about(None, ctx, app_id, plan.now, expires_at);
     let mut push = compose::bare(&subject, &facts);
     push.title = Some(request.title.clone());
     push.body = Some(request.body.clone());
     push.data = request.data.clone();
     push.high_priority = false;
-    record.due_at = None;
     let reason = "proactive notification".to_string();
-    dispatch::dispatch(
-        plan,
-        record,
-        &subject,
-        push,
-        &ctx,
-        &request.channels,
-        reason,
-    );
+    let channels = &request.channels;
+    dispatch::dispatch(plan, record, &subject, push, ctx, channels, reason);
 }

@@ -6,8 +6,8 @@ use crate::event::StoredEvent;
 use crate::ids::{AppId, TenantId};
 use crate::notify::compose::{self, Facts, Subject};
 use crate::notify::record::Status;
-use crate::notify::store::{ThreadKey, UserContext};
-use crate::notify::timing::{self, Timing};
+use crate::notify::store::UserContext;
+use crate::notify::timing::{self, ReadStep, Timing};
 use crate::participant::Membership;
 use crate::push::PushKind;
 
@@ -24,50 +24,32 @@ pub(super) fn read_by(
     let conversation = &event.event.conversation_id;
     let user = &member.participant.user_id;
     let ctx = plan.user_context(tenant, user, Some(conversation));
-    let party = Party {
-        tenant,
-        user,
-        app: None,
-        conversation: Some(conversation),
-        looking: plan.looking(tenant, user),
-    };
+    let party = plan.party(tenant, user, conversation);
     for ((app_id, _), thread) in &ctx.threads {
         // A thread of a deleted app is left as it is: its timer cancels what waits.
         if app(apps, app_id).is_none() {
             continue;
         }
+        let party = party.with_app(app_id);
         let mut thread = thread.clone();
         let read = timing::on_read(&mut thread, member.unread);
-        if let Some(id) = &read.cancelled {
-            plan.note(
-                tenant,
-                id,
-                Status::Cancelled,
-                timing::Cancel::AlreadyRead.describe(),
-            );
-        }
-        if let Some(id) = &read.digest_cancelled {
-            let reason = "the conversation was read before the email digest was due";
-            plan.note(tenant, id, Status::Cancelled, reason);
-        }
+        cancel(plan, tenant, &read);
         if let Some(shown) = &read.invalidate {
-            clear(
-                plan,
-                party.with_app(app_id),
-                apps,
-                &ctx,
-                event,
-                member,
-                shown,
-            );
+            clear(plan, party, apps, &ctx, event, member, shown);
         }
-        let key = ThreadKey {
-            tenant: tenant.clone(),
-            user: user.clone(),
-            app: app_id.clone(),
-            conversation: conversation.clone(),
-        };
-        plan.keep(key, thread, None);
+        plan.keep(party.thread_key(), thread, None);
+    }
+}
+
+/// What waited for the conversation to stay unread: the push and the email digest.
+fn cancel(plan: &mut Plan<'_>, tenant: &TenantId, read: &ReadStep) {
+    if let Some(id) = &read.cancelled {
+        let reason = timing::Cancel::AlreadyRead.describe();
+        plan.note(tenant, id, Status::Cancelled, reason);
+    }
+    if let Some(id) = &read.digest_cancelled {
+        let reason = "the conversation was read before the email digest was due";
+        plan.note(tenant, id, Status::Cancelled, reason);
     }
 }
 
