@@ -185,6 +185,37 @@ fn a_due_digest_emails_what_is_still_unread() {
 }
 
 #[test]
+fn a_due_digest_of_a_conversation_read_meanwhile_is_cancelled() {
+    let mut world = waiting_push();
+    let thread = world
+        .ctx("v1")
+        .threads
+        .get_mut(&(app(), conversation()))
+        .unwrap();
+    thread.pending = None;
+    thread.digest = Some(Digest {
+        notification_id: "n2".into(),
+        due_at: at(600_000),
+        first_position: 1,
+    });
+    world.store(pending_record("n2", "v1", PushKind::Digest));
+    let membership = (tenant(), conversation(), user("v1"));
+    world
+        .inputs
+        .memberships
+        .insert(membership, member("v1", Role::Visitor, 0));
+    let planned = fire(&world, at(600_000));
+    let r = planned.record("v1", PushKind::Digest);
+    assert_eq!(r.status, Status::Cancelled);
+    assert_eq!(
+        r.reason,
+        "everything was read before the email digest was due"
+    );
+    assert!(planned.commit.deliveries.is_empty());
+    assert_eq!(planned.fired, vec![("digest", at(600_000))]);
+}
+
+#[test]
 fn a_user_who_comes_back_cancels_what_waits() {
     let mut world = waiting_push();
     let ctx = world.ctx("v1").clone();
