@@ -16,6 +16,10 @@ use crate::push::PushKind;
 use super::dispatch::{self, candidate_apps};
 use super::{Apps, Party, Plan};
 
+const LOOKING: &str = "the user is looking at a live session, which carries the event";
+const NO_DEVICE: &str =
+    "the user has no device registered in any app, and no app has a webhook for new messages";
+
 pub(super) fn pushable(
     plan: &mut Plan<'_>,
     tenant: &TenantId,
@@ -33,7 +37,14 @@ pub(super) fn pushable(
     let party = plan.party(tenant, user, conversation);
     let candidates = candidate_apps(apps, &ctx, PushKind::NewMessage);
     if candidates.is_empty() {
-        let reason = "the user has no device registered in any app, and no app has a webhook for new messages";
+        // Support reads the first rule that decided, in SPEC §3.3 order: a user who is looking
+        // would get no push even with a device, so that is the reason; the missing device
+        // comes second.
+        let reason = if party.looking.is_foreground() {
+            format!("{LOOKING}; besides, {NO_DEVICE}")
+        } else {
+            NO_DEVICE.to_string()
+        };
         let r = plan.open(
             party,
             PushKind::NewMessage,
@@ -119,8 +130,7 @@ fn record(
     };
     match decided {
         MessageStep::Foreground => {
-            let reason = "the user is looking at a live session, which carries the event";
-            let r = open(plan, Status::Suppressed, reason.into());
+            let r = open(plan, Status::Suppressed, LOOKING.into());
             plan.record(r);
         }
         MessageStep::Folded { into } => {

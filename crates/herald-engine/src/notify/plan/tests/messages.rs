@@ -83,6 +83,22 @@ fn a_user_reachable_by_no_app_is_recorded_as_such() {
 }
 
 #[test]
+fn a_looking_user_without_a_device_is_suppressed_because_they_are_looking() {
+    let mut world = World::new().visitor("v1", Looking::Foreground, 1);
+    world.ctx("v1").devices.clear();
+    let planned = world.evaluate(vec![message(1, "agent", Role::Agent, "hello")], at(0));
+    let r = planned.record("v1", PushKind::NewMessage);
+    assert_eq!(r.status, Status::Suppressed);
+    assert!(
+        r.reason
+            .starts_with("the user is looking at a live session, which carries the event"),
+        "the first rule in SPEC order names the decision: {}",
+        r.reason
+    );
+    assert!(r.reason.contains("no device registered"), "{}", r.reason);
+}
+
+#[test]
 fn roles_the_app_does_not_notify_are_suppressed_by_the_who_rules() {
     let mut config = AppConfig::default();
     config.rules.notify_roles = vec![Role::Agent];
