@@ -74,16 +74,7 @@ impl Shared {
         path: &str,
         headers: &HeaderMap,
     ) -> Result<(String, String), (u16, &'static str)> {
-        if method != Method::POST {
-            return Err((405, "MethodNotAllowed"));
-        }
-        let token = path.strip_prefix("/3/device/").ok_or((404, "BadPath"))?;
-        if token.is_empty() {
-            return Err((400, "MissingDeviceToken"));
-        }
-        if !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err((400, "BadDeviceToken"));
-        }
+        let token = device_token(method, path)?;
         for name in [
             "authorization",
             "apns-push-type",
@@ -97,8 +88,9 @@ impl Shared {
                 return Err((400, "DuplicateHeaders"));
             }
         }
-        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let jwt = text("authorization")
+        let jwt = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
             .and_then(|a| {
                 a.strip_prefix("bearer ")
                     .or_else(|| a.strip_prefix("Bearer "))
@@ -109,24 +101,14 @@ impl Shared {
         if now - verified.iat > 3600 {
             return Err((403, "ExpiredProviderToken"));
         }
-        {
-            let mut auth = lock(&connection.auth);
-            match auth.as_mut() {
-                None => *auth = Some((verified.kid.clone(), jwt.to_string(), verified.iat)),
-                Some((kid, _, _)) if *kid != verified.kid => {
-                    return Err((403, "UnrelatedKeyIdInToken"));
-                }
-                Some((_, current, current_iat)) => {
-                    if current != jwt && verified.iat > *current_iat {
-                        if verified.iat - *current_iat < 20 * 60 {
-                            return Err((429, "TooManyProviderTokenUpdates"));
-                        }
-                        *current = jwt.to_string();
-                        *current_iat = verified.iat;
-                    }
-                }
-            }
-        }
+        bind(connection, jwt, &verified)?;
+        self.check_headers(headers)?;
+        Ok((token.to_string(), jwt.to_string()))
+    }
+
+    /// The topic, push type, priority, id, expiration and collapse id.
+    fn check_headers(&self, headers: &HeaderMap) -> Result<(), (u16, &'static str)> {
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let topic = text("apns-topic").ok_or((400, "MissingTopic"))?;
         let push_type = text("apns-push-type").ok_or((400, "InvalidPushType"))?;
         if !PUSH_TYPES.contains(&push_type) {
@@ -161,8 +143,49 @@ impl Shared {
         {
             return Err((400, "BadCollapseId"));
         }
-        Ok((token.to_string(), jwt.to_string()))
+        Ok(())
     }
+}
+
+/// The device token of `POST /3/device/{token}`.
+fn device_token<'a>(method: &Method, path: &'a str) -> Result<&'a str, (u16, &'static str)> {
+    if method != Method::POST {
+        return Err((405, "MethodNotAllowed"));
+    }
+    let token = path.strip_prefix("/3/device/").ok_or((404, "BadPath"))?;
+    if token.is_empty() {
+        return Err((400, "MissingDeviceToken"));
+    }
+    if !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err((400, "BadDeviceToken"));
+    }
+    Ok(token)
+}
+
+/// Binds the connection to the key of its first token; a newer token is accepted only 20
+/// minutes (by `iat`) after the one it replaces.
+fn bind(
+    connection: &Connection,
+    jwt: &str,
+    verified: &Verified,
+) -> Result<(), (u16, &'static str)> {
+    let mut auth = lock(&connection.auth);
+    match auth.as_mut() {
+        None => *auth = Some((verified.kid.clone(), jwt.to_string(), verified.iat)),
+        Some((kid, _, _)) if *kid != verified.kid => {
+            return Err((403, "UnrelatedKeyIdInToken"));
+        }
+        Some((_, current, current_iat)) => {
+            if current != jwt && verified.iat > *current_iat {
+                if verified.iat - *current_iat < 20 * 60 {
+                    return Err((429, "TooManyProviderTokenUpdates"));
+                }
+                *current = jwt.to_string();
+                *current_iat = verified.iat;
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(super) async fn handle(
@@ -190,79 +213,108 @@ pub(super) async fn handle(
         Ok(checked) => checked,
         Err((status, reason)) => return Ok(shared.reject(&token, status, reason, &apns_id)),
     };
-    let voip = parts
-        .headers
-        .get("apns-push-type")
-        .is_some_and(|t| t == "voip");
-    let limit = if voip { MAX_VOIP_PAYLOAD } else { MAX_PAYLOAD };
-    if body.is_empty() {
-        return Ok(shared.reject(&token, 400, "PayloadEmpty", &apns_id));
-    }
-    if body.len() > limit {
-        return Ok(shared.reject(&token, 413, "PayloadTooLarge", &apns_id));
-    }
-    let payload: Value = match serde_json::from_slice(&body) {
-        Ok(v @ Value::Object(_)) => v,
-        // APNs has no reason for a payload that is not a JSON dictionary; it is empty to it.
-        _ => return Ok(shared.reject(&token, 400, "PayloadEmpty", &apns_id)),
+    let payload = match shared.payload(&parts.headers, &body) {
+        Ok(payload) => payload,
+        Err((status, reason)) => return Ok(shared.reject(&token, status, reason, &apns_id)),
     };
+    let (reply, latency) = shared.next_reply(&token);
+    let status = reply.status();
+    shared.remember(&token, status, || ApnsRequest {
+        token: token.clone(),
+        headers: parts.headers.clone(),
+        raw: body,
+        payload,
+        jwt,
+        connection: connection.id,
+        status,
+    });
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    Ok(respond(reply, &apns_id, &connection, &mut stopped).await)
+}
 
-    let (reply, latency) = {
-        let mut state = lock(&shared.state);
-        let scripted = state.scripts.get_mut(&token).and_then(VecDeque::pop_front);
+impl Shared {
+    /// The payload limits (5120 bytes for VoIP, else 4096) and a JSON object. `Err` is the
+    /// rejection to send.
+    fn payload(&self, headers: &HeaderMap, body: &Bytes) -> Result<Value, (u16, &'static str)> {
+        let voip = headers.get("apns-push-type").is_some_and(|t| t == "voip");
+        let limit = if voip { MAX_VOIP_PAYLOAD } else { MAX_PAYLOAD };
+        if body.is_empty() {
+            return Err((400, "PayloadEmpty"));
+        }
+        if body.len() > limit {
+            return Err((413, "PayloadTooLarge"));
+        }
+        match serde_json::from_slice(body) {
+            Ok(v @ Value::Object(_)) => Ok(v),
+            // APNs has no reason for a payload that is not a JSON dictionary; it is empty to it.
+            _ => Err((400, "PayloadEmpty")),
+        }
+    }
+
+    /// The token's next scripted reply (else the default, else 200), and the latency to add.
+    fn next_reply(&self, token: &str) -> (Reply, Duration) {
+        let mut state = lock(&self.state);
+        let scripted = state.scripts.get_mut(token).and_then(VecDeque::pop_front);
         let reply = scripted
             .or_else(|| state.default.clone())
             .unwrap_or(Reply::Ok);
         (reply, state.latency)
-    };
-    let status = match &reply {
-        Reply::Ok => 200,
-        Reply::Reason { status, .. } => *status,
-        Reply::Gone { .. } => 410,
-        Reply::TooManyRequests { .. } => 429,
-        Reply::GoAway => 503,
-        Reply::Stall => 0,
-    };
-    let arrival = Arrival {
-        token: token.clone(),
-        at: std::time::SystemTime::now(),
-        status,
-    };
-    if shared.record {
-        let mut state = lock(&shared.state);
-        state.arrivals.push(arrival);
-        state.requests.push(ApnsRequest {
-            token: token.clone(),
-            headers: parts.headers.clone(),
-            raw: body,
-            payload,
-            jwt,
-            connection: connection.id,
+    }
+
+    /// Keeps the arrival, and the request itself when recording is on; wakes `wait_for`.
+    fn remember(&self, token: &str, status: u16, request: impl FnOnce() -> ApnsRequest) {
+        let arrival = Arrival {
+            token: token.to_string(),
+            at: std::time::SystemTime::now(),
             status,
-        });
-        let n = state.requests.len();
-        drop(state);
-        shared.recorded.send_replace(n);
-    } else {
-        let n = {
-            let mut state = lock(&shared.state);
-            state.arrivals.push(arrival);
-            state.arrivals.len()
         };
-        shared.recorded.send_replace(n);
+        let n = {
+            let mut state = lock(&self.state);
+            state.arrivals.push(arrival);
+            if self.record {
+                state.requests.push(request());
+                state.requests.len()
+            } else {
+                state.arrivals.len()
+            }
+        };
+        self.recorded.send_replace(n);
     }
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+}
+
+impl Reply {
+    /// The status recorded for this reply (0 for a stall, which is never answered).
+    fn status(&self) -> u16 {
+        match self {
+            Reply::Ok => 200,
+            Reply::Reason { status, .. } => *status,
+            Reply::Gone { .. } => 410,
+            Reply::TooManyRequests { .. } => 429,
+            Reply::GoAway => 503,
+            Reply::Stall => 0,
+        }
     }
-    let response = match reply {
-        Reply::Ok => answer(200, &apns_id, None, &[]),
-        Reply::Reason { status, reason } => error(status, &reason, &apns_id),
+}
+
+/// The response a reply stands for; a GOAWAY reply also closes the connection, a stall waits
+/// until the fake stops.
+async fn respond(
+    reply: Reply,
+    apns_id: &str,
+    connection: &Connection,
+    stopped: &mut watch::Receiver<bool>,
+) -> Response<Full<Bytes>> {
+    match reply {
+        Reply::Ok => answer(200, apns_id, None, &[]),
+        Reply::Reason { status, reason } => error(status, &reason, apns_id),
         Reply::Gone {
             reason,
             timestamp_ms,
         } => answer(
             410,
-            &apns_id,
+            apns_id,
             Some(json!({"reason": reason, "timestamp": timestamp_ms})),
             &[],
         ),
@@ -272,21 +324,20 @@ pub(super) async fn handle(
                 .unwrap_or_default();
             answer(
                 429,
-                &apns_id,
+                apns_id,
                 Some(json!({"reason": "TooManyRequests"})),
                 &extra,
             )
         }
         Reply::GoAway => {
             connection.goaway.notify_one();
-            error(503, "Shutdown", &apns_id)
+            error(503, "Shutdown", apns_id)
         }
         Reply::Stall => {
             // Until the fake stops; a client that gives up resets the stream and hyper drops
             // this future.
             let _ = stopped.wait_for(|s| *s).await;
-            error(503, "Shutdown", &apns_id)
+            error(503, "Shutdown", apns_id)
         }
-    };
-    Ok(response)
+    }
 }
