@@ -43,13 +43,50 @@ pub(super) async fn send(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_string();
+    let (project, access_token) = match authorize(&shared, &method, &path, &headers) {
+        Ok(authorized) => authorized,
+        Err((status, why, body)) => return reject(&shared, &path, status, why, body),
+    };
+    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    let Some(message) = parsed.as_ref().and_then(|b| b.get("message")).cloned() else {
+        let why = "Invalid JSON payload received: no message".to_string();
+        return reject(&shared, &path, 400, why.clone(), invalid_argument(&why));
+    };
+    if let Err(why) = check_message(&message) {
+        return reject(&shared, &path, 400, why.clone(), invalid_argument(&why));
+    }
+    let token = message["token"].as_str().unwrap_or_default().to_string();
+    let (status, response) = scripted_answer(&shared, &project, &token);
+    shared.lock().messages.push(FcmMessage {
+        project,
+        token,
+        message,
+        raw: body,
+        access_token,
+        version,
+        headers,
+        status,
+        at: std::time::SystemTime::now(),
+    });
+    response
+}
+
+/// The route, then an access token this fake issued and that has not expired, then a known
+/// project; answers the project and the access token. `Err` is the rejection to send: status,
+/// why, body.
+fn authorize(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<(String, String), (u16, String, Value)> {
     let project = path
         .strip_prefix("/v1/projects/")
         .and_then(|p| p.strip_suffix("/messages:send"))
         .filter(|p| !p.contains('/'));
     let not_found = json!({"error": {"code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND"}});
-    let (Some(project), true) = (project, method == Method::POST) else {
-        return reject(&shared, &path, 404, "no such route".into(), not_found);
+    let (Some(project), true) = (project, *method == Method::POST) else {
+        return Err((404, "no such route".into(), not_found));
     };
     let project = project.to_string();
     let access_token = headers
@@ -65,42 +102,28 @@ pub(super) async fn send(
         .get(&access_token)
         .is_some_and(|t| !t.revoked && now < t.expires_at);
     if !valid {
-        return reject(
-            &shared,
-            &path,
-            401,
-            "access token not issued or expired".into(),
-            unauthenticated(),
-        );
+        let why = "access token not issued or expired".into();
+        return Err((401, why, unauthenticated()));
     }
     if project != shared.config.project_id {
-        return reject(
-            &shared,
-            &path,
-            404,
-            format!("unknown project {project}"),
-            not_found,
-        );
+        return Err((404, format!("unknown project {project}"), not_found));
     }
-    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
-    let Some(message) = parsed.as_ref().and_then(|b| b.get("message")).cloned() else {
-        let why = "Invalid JSON payload received: no message".to_string();
-        return reject(&shared, &path, 400, why.clone(), invalid_argument(&why));
-    };
-    if let Err(why) = check_message(&message) {
-        return reject(&shared, &path, 400, why.clone(), invalid_argument(&why));
-    }
-    let token = message["token"].as_str().unwrap_or_default().to_string();
+    Ok((project, access_token))
+}
+
+/// The token's next scripted reply (else the default, else success), as the status and the
+/// response sent.
+fn scripted_answer(shared: &Shared, project: &str, token: &str) -> (u16, Response) {
     let reply = {
         let mut inner = shared.lock();
         inner
             .scripts
-            .get_mut(&token)
+            .get_mut(token)
             .and_then(VecDeque::pop_front)
             .or_else(|| inner.default.clone())
             .unwrap_or(Reply::Ok)
     };
-    let (status, response) = match reply.error() {
+    match reply.error() {
         None => {
             let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
             let name = format!("projects/{project}/messages/{id}");
@@ -110,17 +133,5 @@ pub(super) async fn send(
             status,
             with_retry_after(json_response(status, &body), retry_after_s),
         ),
-    };
-    shared.lock().messages.push(FcmMessage {
-        project,
-        token,
-        message,
-        raw: body,
-        access_token,
-        version,
-        headers,
-        status,
-        at: std::time::SystemTime::now(),
-    });
-    response
+    }
 }
