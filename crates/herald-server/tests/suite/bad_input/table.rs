@@ -2,7 +2,7 @@
 //! runs them all and fails once, listing every row that misbehaved.
 
 use herald_testkit::TestHub;
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use super::*;
@@ -165,10 +165,41 @@ pub(super) async fn refuse_all(hub: &TestHub, creds: &Creds, rows: Vec<Bad>) {
     );
 }
 
-pub(super) async fn check(hub: &TestHub, creds: &Creds, row: &Bad) -> Result<(), String> {
-    let mut request = hub.http.request(row.method.clone(), hub.url(&row.path));
+/// Sends the row's request; `Err` says how the row was not refused as it should be.
+async fn check(hub: &TestHub, creds: &Creds, row: &Bad) -> Result<(), String> {
     let auth = creds.header(&row.cred);
-    if let Some(auth) = &auth {
+    let answer = send(hub, row, auth.as_deref()).await?;
+    if answer.status.is_server_error() {
+        return Err(format!("a server error for bad input; {}", answer.shown()));
+    }
+    let (expected_status, expected_code) = expected(row, &answer)?;
+    check_problem(row, &answer, expected_status, expected_code)?;
+    check_no_echo(&answer, auth.as_deref())
+}
+
+/// What came back for a row.
+struct Answer {
+    status: StatusCode,
+    content_type: String,
+    text: String,
+    /// The body as JSON (`null` if it is not JSON).
+    problem: Value,
+}
+
+impl Answer {
+    fn shown(&self) -> String {
+        format!(
+            "got {} {} {}",
+            self.status,
+            self.content_type,
+            shorten(&self.text)
+        )
+    }
+}
+
+async fn send(hub: &TestHub, row: &Bad, auth: Option<&str>) -> Result<Answer, String> {
+    let mut request = hub.http.request(row.method.clone(), hub.url(&row.path));
+    if let Some(auth) = auth {
         request = request.header("authorization", auth);
     }
     if let Some(content_type) = &row.content_type {
@@ -193,35 +224,42 @@ pub(super) async fn check(hub: &TestHub, creds: &Creds, row: &Bad) -> Result<(),
         .await
         .map_err(|e| format!("body unreadable: {e}"))?;
     let problem: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    let shown = || format!("got {status} {content_type} {}", shorten(&text));
-    if status.is_server_error() {
-        return Err(format!("a server error for bad input; {}", shown()));
+    Ok(Answer {
+        status,
+        content_type,
+        text,
+        problem,
+    })
+}
+
+/// The status and code the row expects (for `ANY_4XX`, the 4xx it got).
+fn expected<'a>(row: &'a Bad, answer: &'a Answer) -> Result<(u16, &'a str), String> {
+    if row.status != ANY_4XX {
+        return Ok((row.status, row.code));
     }
-    let (expected_status, expected_code) = if row.status == ANY_4XX {
-        if !status.is_client_error() {
-            return Err(format!("expected a 4xx; {}", shown()));
-        }
-        (
-            status.as_u16(),
-            problem["code"].as_str().unwrap_or("(none)"),
-        )
-    } else {
-        (row.status, row.code)
-    };
-    if status.as_u16() != expected_status {
-        return Err(format!(
-            "expected {expected_status} {expected_code}; {}",
-            shown()
-        ));
+    if !answer.status.is_client_error() {
+        return Err(format!("expected a 4xx; {}", answer.shown()));
     }
-    if !content_type.starts_with("application/problem+json") {
+    Ok((
+        answer.status.as_u16(),
+        answer.problem["code"].as_str().unwrap_or("(none)"),
+    ))
+}
+
+/// The expected status, and a complete problem document with the expected code (and field).
+fn check_problem(row: &Bad, answer: &Answer, status: u16, code: &str) -> Result<(), String> {
+    let (problem, shown) = (&answer.problem, || answer.shown());
+    if answer.status.as_u16() != status {
+        return Err(format!("expected {status} {code}; {}", shown()));
+    }
+    if !answer.content_type.starts_with("application/problem+json") {
         return Err(format!("not application/problem+json; {}", shown()));
     }
-    if problem["code"] != expected_code {
-        return Err(format!("expected code {expected_code}; {}", shown()));
+    if problem["code"] != code {
+        return Err(format!("expected code {code}; {}", shown()));
     }
-    if problem["type"] != format!("urn:herald:problem:{expected_code}")
-        || problem["status"] != expected_status
+    if problem["type"] != format!("urn:herald:problem:{code}")
+        || problem["status"] != status
         || !problem["title"].is_string()
         || !problem["detail"].is_string()
     {
@@ -235,16 +273,24 @@ pub(super) async fn check(hub: &TestHub, creds: &Creds, row: &Bad) -> Result<(),
     {
         return Err(format!("expected errors[0].path {field:?}; {}", shown()));
     }
-    if text.contains(MARKER) {
+    Ok(())
+}
+
+/// Neither a submitted secret nor the credential comes back.
+fn check_no_echo(answer: &Answer, auth: Option<&str>) -> Result<(), String> {
+    if answer.text.contains(MARKER) {
         return Err(format!(
             "the response echoes a submitted secret; {}",
-            shown()
+            answer.shown()
         ));
     }
-    if let Some(auth) = &auth {
-        let credential = auth.split_once(' ').map_or(auth.as_str(), |(_, c)| c);
-        if credential.len() >= 16 && text.contains(credential) {
-            return Err(format!("the response echoes the credential; {}", shown()));
+    if let Some(auth) = auth {
+        let credential = auth.split_once(' ').map_or(auth, |(_, c)| c);
+        if credential.len() >= 16 && answer.text.contains(credential) {
+            return Err(format!(
+                "the response echoes the credential; {}",
+                answer.shown()
+            ));
         }
     }
     Ok(())
