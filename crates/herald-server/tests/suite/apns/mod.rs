@@ -42,6 +42,9 @@ fn app(base_url: &str) -> AppConfig {
     serde_json::from_value(app_document(base_url)).unwrap()
 }
 
+// ---------------------------------------------------------------------------------------------
+// The channel on its own (reasons.rs, provider_token.rs, payload.rs, connection.rs).
+
 fn device(token: &str, channel: DeviceChannel, registered: OffsetDateTime) -> Device {
     Device {
         id: DeviceId::parse(format!("dev-{token}")).unwrap(),

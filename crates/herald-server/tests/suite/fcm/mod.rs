@@ -41,6 +41,9 @@ fn app(fake: &FakeFcm) -> AppConfig {
     serde_json::from_value(app_document(fake)).unwrap()
 }
 
+// ---------------------------------------------------------------------------------------------
+// Through a hub (notifications.rs, failures.rs, payload.rs).
+
 struct Story {
     hub: TestHub,
     clock: Arc<ManualClock>,
@@ -158,6 +161,9 @@ fn assert_strings(data: &Value) {
     let data = data.as_object().expect("data is a map");
     assert!(data.values().all(Value::is_string), "{data:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The channel on its own (errors.rs, access_token.rs).
 
 fn device(token: &str, platform: Platform) -> Device {
     let now = OffsetDateTime::now_utc();
