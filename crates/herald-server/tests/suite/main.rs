@@ -17,7 +17,6 @@ mod live_sessions;
 mod notify;
 mod notify_delivery;
 mod openapi;
-mod operator_cli;
 mod presence_storm;
 mod readme;
 mod tenant_isolation;

@@ -113,7 +113,7 @@ impl Story {
         let decisions = self.decisions().await;
         let sent = decisions
             .iter()
-            .find(|d| d["position"] == position && d["status"] == "sent")
+            .find(|d| d["position"] == position && d["push"].is_object())
             .unwrap_or_else(|| panic!("no push for position {position}: {decisions:#?}"));
         sent["id"].as_str().unwrap().to_string()
     }

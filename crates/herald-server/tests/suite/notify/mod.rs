@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use herald_engine::clock::{Clock, ManualClock};
 use herald_testkit::TestHub;
+use herald_testkit::recording::RecordingChannel;
 use serde_json::{Value, json};
 
 const VISITOR_TOKEN: &str = "aaaa0001";
@@ -28,10 +29,17 @@ struct Story {
 
 impl Story {
     /// A support chat: app `chat` (grace 5 s, coalesce 3 s), agent `agent-7` and visitor
-    /// `visitor-1` in conversation `c1`, the visitor with one iOS device.
+    /// `visitor-1` in conversation `c1`, the visitor with one iOS device. Pushes arrive (a
+    /// recording channel stands in for APNs), so a decision to send reads `sent`.
     async fn new(rules: Value) -> Story {
         let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
-        let hub = TestHub::builder().clock(clock.clone()).start().await;
+        let phone = RecordingChannel::new();
+        let hub = TestHub::builder()
+            .clock(clock.clone())
+            .channel("apns", phone.clone())
+            .channel("apns_voip", phone)
+            .start()
+            .await;
         let mut app = json!({"rules": {"grace_delay_ms": 5000, "coalesce_window_ms": 3000}});
         if let (Value::Object(r), Value::Object(extra)) = (&mut app["rules"], rules) {
             r.extend(extra);

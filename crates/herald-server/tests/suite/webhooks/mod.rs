@@ -114,14 +114,15 @@ impl Story {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|n| n["status"] == "sent" && n["kind"] == kind)
+            .filter(|n| n["push"].is_object() && n["kind"] == kind)
             .cloned()
             .collect();
         list.reverse();
         list
     }
 
-    /// The latest sent notification of `kind`.
+    /// The latest notification of `kind` handed to the delivery core (it reads `sent`,
+    /// `partial` or `failed` once its deliveries end).
     async fn latest(&self, kind: &str) -> Value {
         let sent = self.sent(kind).await;
         sent.last()

@@ -2,77 +2,16 @@
 //! that are JSON on every line, and commands that follow the server's configuration
 //! (`herald listen`, `herald push test`) instead of assuming the defaults.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::{Command, Stdio};
 
 use herald_testkit::capture::CaptureServer;
 use herald_testkit::{PATIENCE, TestHub};
 use serde_json::{Value, json};
 
-const HERALD: &str = env!("CARGO_BIN_EXE_herald");
+use super::{HERALD, serve, serve_with, sigterm};
 
-/// A `herald serve` child; its stderr is collected line by line.
-struct Served {
-    child: Child,
-    base: String,
-    stderr: Arc<Mutex<Vec<String>>>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The address in a start-up announcement, as text or as a JSON log line.
-fn announced(line: &str) -> Option<String> {
-    let message = match serde_json::from_str::<Value>(line) {
-        Ok(doc) => doc["message"].as_str()?.to_string(),
-        Err(_) => line.to_string(),
-    };
-    message
-        .strip_prefix("Herald listening on ")
-        .map(str::to_string)
-}
-
-fn serve(args: &[&str], env: &[(&str, &str)]) -> Served {
-    let mut child = Command::new(HERALD)
-        .arg("serve")
-        .args(args)
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("herald starts");
-    let stderr = Arc::new(Mutex::new(Vec::new()));
-    let (tx, rx) = mpsc::channel();
-    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let log = stderr.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            if let Some(base) = announced(&line) {
-                let _ = tx.send(base);
-            }
-            log.lock().unwrap().push(line);
-        }
-    });
-    let base = rx.recv_timeout(PATIENCE).unwrap_or_else(|_| {
-        panic!(
-            "herald announces its address; stderr: {:?}",
-            stderr.lock().unwrap()
-        )
-    });
-    Served {
-        child,
-        base,
-        stderr,
-    }
-}
-
-fn herald(args: &[&str]) -> std::process::Output {
+fn run(args: &[&str]) -> std::process::Output {
     Command::new(HERALD)
         .args(args)
         .output()
@@ -86,11 +25,8 @@ fn path(p: &Path) -> &str {
 #[test]
 fn a_second_server_on_the_same_data_folder_stops_naming_the_folder_and_the_first_ones_pid() {
     let dir = tempfile::tempdir().unwrap();
-    let first = serve(
-        &["--listen", "127.0.0.1:0", "--data", path(dir.path())],
-        &[],
-    );
-    let second = herald(&[
+    let first = serve(dir.path(), &[]);
+    let second = run(&[
         "serve",
         "--listen",
         "127.0.0.1:0",
@@ -109,10 +45,7 @@ fn a_second_server_on_the_same_data_folder_stops_naming_the_folder_and_the_first
 #[tokio::test]
 async fn json_logs_carry_no_plain_text_line() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = serve(
-        &["--listen", "127.0.0.1:0", "--data", path(dir.path())],
-        &[("HERALD_LOG__FORMAT", "json")],
-    );
+    let mut server = serve(dir.path(), &[("HERALD_LOG__FORMAT", "json")]);
     let key = std::fs::read_to_string(dir.path().join("default-tenant.key")).unwrap();
     let answer = reqwest::Client::new()
         .get(format!("{}/v1/apps/none", server.base))
@@ -121,12 +54,10 @@ async fn json_logs_carry_no_plain_text_line() {
         .await
         .unwrap();
     assert_eq!(answer.status(), 404);
-    Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
+    sigterm(&server.child);
     server.child.wait().unwrap();
-    let lines = server.stderr.lock().unwrap().clone();
+    let stderr = server.stderr.lock().unwrap().clone();
+    let lines: Vec<&str> = stderr.lines().collect();
     assert!(lines.len() >= 2, "{lines:?}");
     for line in &lines {
         assert!(
@@ -154,7 +85,7 @@ async fn herald_listen_finds_the_server_and_its_key_through_the_servers_configur
         ),
     )
     .unwrap();
-    let server = serve(&["--config", path(&config)], &[]);
+    let server = serve_with(&["--config", path(&config)], &[]);
     let key = std::fs::read_to_string(data.join("default-tenant.key")).unwrap();
     let http = reqwest::Client::new();
     http.put(format!(
@@ -225,7 +156,7 @@ async fn herald_push_test_follows_the_configurations_outbound_allow_list() {
             "push", "test", "--app", "chat", "--device", &device, "--data", &data,
         ];
         args.extend_from_slice(extra);
-        herald(&args)
+        run(&args)
     };
 
     // The embedded default refuses loopback for customer URLs.
