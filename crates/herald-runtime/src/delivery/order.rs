@@ -20,7 +20,8 @@
 //!   no lane.
 //! - A lane lives while a delivery of it is held here or is expected back (settled here to be
 //!   retried or postponed, or left leased), each of those until its push expires at the
-//!   latest; then it is removed (expired expectations are swept at most once a second).
+//!   latest; then it is removed (when its last delivery lets go, or by the sweep of expired
+//!   expectations that claims run at most once a second).
 //!
 //! Emails are not ordered (a later email never replaces an earlier one). The guarantee is per
 //! node and for the deliveries it has seen: nodes sharing a queue do not share lanes, and a
