@@ -47,6 +47,12 @@ pub enum Settlement {
     },
     /// Retries are off for this app (or exhausted): failed after this attempt.
     GaveUp(Attempt),
+    /// Not attempted and never will be (status `cancelled`, `reason` as its note): e.g. a newer
+    /// push with the same collapse key already went to the same target, so this older one
+    /// would only replace it there.
+    Cancelled {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

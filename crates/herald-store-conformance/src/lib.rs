@@ -222,6 +222,7 @@ macro_rules! delivery_conformance_tests {
             a_delivery_to_a_device_moved_to_another_user_is_cancelled,
             a_delivery_to_a_device_with_a_rotated_token_goes_to_the_new_token,
             an_expired_delivery_is_recorded_with_its_reason,
+            a_cancelled_delivery_is_recorded_with_its_reason,
             settling_an_unclaimed_or_settled_delivery_changes_nothing,
             next_delivery_at_is_when_the_earliest_delivery_becomes_claimable,
             deliveries_of_lists_a_notifications_deliveries_in_creation_order,

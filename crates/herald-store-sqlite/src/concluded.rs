@@ -1,11 +1,11 @@
 //! A notification's status follows its deliveries: once none is pending, a record that says
-//! `sent` becomes `partial` or `failed` unless every delivery arrived. Runs inside the
+//! `sent` may become `partial`, `failed` or `cancelled` (see `NotificationRecord::conclude`). Runs inside the
 //! transaction that ended the last pending delivery, so the two never disagree.
 
 use std::collections::BTreeMap;
 
 use herald_engine::ids::TenantId;
-use herald_engine::notify::record::NotificationRecord;
+use herald_engine::notify::record::{NotificationRecord, Tally};
 use herald_engine::store::StoreError;
 use rusqlite::{OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
@@ -36,8 +36,12 @@ pub(crate) fn conclude(
     if counts.contains_key("pending") {
         return Ok(());
     }
-    let total = counts.values().sum();
-    let delivered = counts.get("delivered").copied().unwrap_or(0);
+    let count = |status: &str| counts.get(status).copied().unwrap_or(0);
+    let ended = Tally {
+        total: counts.values().sum(),
+        delivered: count("delivered"),
+        cancelled: count("cancelled"),
+    };
     let stored: Option<String> = tx
         .prepare_cached("SELECT record FROM notifications WHERE tenant_id = ?1 AND id = ?2")
         .and_then(|mut stmt| {
@@ -50,7 +54,7 @@ pub(crate) fn conclude(
     };
     let mut record: NotificationRecord = serde_json::from_str(&stored)
         .map_err(|e| StoreError::Unavailable(format!("notification record: {e}")))?;
-    if !record.conclude(delivered, total, now) {
+    if !record.conclude(ended, now) {
         return Ok(());
     }
     let json = serde_json::to_string(&record)

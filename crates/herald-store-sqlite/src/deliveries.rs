@@ -12,6 +12,8 @@
 //!   never handed out for a device that was removed or moved to another user.
 //! - An invalid device target removes the device (only while it still holds the token the
 //!   delivery was made for) and fails every other pending delivery made for that token.
+//! - A `Cancelled` settlement (the delivery core found a newer push with the same collapse key
+//!   already sent to the target) ends it `cancelled` with its reason, no attempt recorded.
 //!
 //! `attempts` counts the attempts made; a claimed delivery's `attempt` is `attempts + 1`.
 //! `history` is the JSON array of `Attempt`s; `note` says in words why a delivery waits,
@@ -277,6 +279,7 @@ pub(crate) fn settle(
             (DeliveryStatus::InvalidTarget, None, note)
         }
         Settlement::Expired { reason } => (DeliveryStatus::Expired, None, Some(reason)),
+        Settlement::Cancelled { reason } => (DeliveryStatus::Cancelled, None, Some(reason)),
     };
     let history = serde_json::to_string(&row.history).map_err(|e| json_error("history", e))?;
     tx.prepare_cached(

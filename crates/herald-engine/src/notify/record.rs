@@ -112,28 +112,52 @@ pub struct NotificationRecord {
     pub log: Vec<LogEntry>,
 }
 
+/// How a sent notification's deliveries ended, once none is pending.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub total: usize,
+    pub delivered: usize,
+    /// Cancelled on purpose: superseded by a newer push with the same collapse key, or the
+    /// device moved to another user. Not a failure.
+    pub cancelled: usize,
+}
+
 impl NotificationRecord {
-    /// Every delivery of a sent notification has ended and `delivered` of `total` arrived: a
-    /// notification says `sent` only if all did, `partial` if some did, `failed` if none did.
-    /// Answers whether the record changed.
-    pub fn conclude(&mut self, delivered: usize, total: usize, now: OffsetDateTime) -> bool {
-        if self.status != Status::Sent || total == 0 || delivered == total {
+    /// Every delivery of a sent notification has ended: a notification says `sent` if each
+    /// delivery arrived or was cancelled (superseded by a newer push, or its device left) with
+    /// at least one arrived; `cancelled` if every one was cancelled; `partial` if some arrived
+    /// and others failed; `failed` if none arrived and some failed. Answers whether the record
+    /// changed.
+    pub fn conclude(&mut self, ended: Tally, now: OffsetDateTime) -> bool {
+        let failed = ended
+            .total
+            .saturating_sub(ended.delivered + ended.cancelled);
+        if self.status != Status::Sent || ended.total == 0 {
             return false;
         }
-        let (status, reason) = if delivered == 0 {
-            (
+        let (status, reason) = match (ended.delivered, failed) {
+            (_, 0) if ended.delivered > 0 => return false,
+            (0, 0) => (
+                Status::Cancelled,
+                format!(
+                    "every delivery was cancelled: superseded by a newer push or its device left ({} of {})",
+                    ended.cancelled, ended.total
+                ),
+            ),
+            (0, _) => (
                 Status::Failed,
                 format!(
-                    "no delivery arrived: all {total} failed, expired or lost their device (see the deliveries)"
+                    "no delivery arrived: {failed} of {} failed, expired or lost their device (see the deliveries)",
+                    ended.total
                 ),
-            )
-        } else {
-            (
+            ),
+            (delivered, _) => (
                 Status::Partial,
                 format!(
-                    "delivered to {delivered} of {total} targets; the others failed, expired or lost their device"
+                    "delivered to {delivered} of {} targets; {failed} failed, expired or lost their device",
+                    ended.total
                 ),
-            )
+            ),
         };
         self.note(status, reason, now);
         true
@@ -253,16 +277,16 @@ mod tests {
     fn a_sent_notification_whose_deliveries_all_failed_says_failed() {
         let t0 = datetime!(2026-11-23 10:00 UTC);
         let mut r = sent(t0);
-        assert!(r.conclude(0, 2, t0));
+        assert!(r.conclude(tally(2, 0, 0), t0));
         assert_eq!(r.status, Status::Failed);
-        assert!(r.reason.contains("all 2 failed"), "{}", r.reason);
+        assert!(r.reason.contains("2 of 2 failed"), "{}", r.reason);
     }
 
     #[test]
     fn a_sent_notification_with_some_deliveries_arrived_says_partial() {
         let t0 = datetime!(2026-11-23 10:00 UTC);
         let mut r = sent(t0);
-        assert!(r.conclude(1, 2, t0));
+        assert!(r.conclude(tally(2, 1, 0), t0));
         assert_eq!(r.status, Status::Partial);
         assert_eq!(r.log.len(), 2, "the hand-over stays in the log");
     }
@@ -271,10 +295,44 @@ mod tests {
     fn a_sent_notification_delivered_everywhere_stays_sent() {
         let t0 = datetime!(2026-11-23 10:00 UTC);
         let mut r = sent(t0);
-        assert!(!r.conclude(2, 2, t0));
+        assert!(!r.conclude(tally(2, 2, 0), t0));
         assert_eq!(r.status, Status::Sent);
         let mut cancelled = sent(t0);
         cancelled.note(Status::Cancelled, "read", t0);
-        assert!(!cancelled.conclude(0, 1, t0), "only sent records conclude");
+        assert!(
+            !cancelled.conclude(tally(1, 0, 0), t0),
+            "only sent records conclude"
+        );
+    }
+
+    fn tally(total: usize, delivered: usize, cancelled: usize) -> Tally {
+        Tally {
+            total,
+            delivered,
+            cancelled,
+        }
+    }
+
+    #[test]
+    fn a_sent_notification_whose_other_deliveries_were_superseded_stays_sent() {
+        let t0 = datetime!(2026-11-23 10:00 UTC);
+        let mut r = sent(t0);
+        assert!(!r.conclude(tally(3, 1, 2), t0));
+        assert_eq!(r.status, Status::Sent);
+    }
+
+    #[test]
+    fn a_sent_notification_whose_every_delivery_was_superseded_says_cancelled() {
+        let t0 = datetime!(2026-11-23 10:00 UTC);
+        let mut r = sent(t0);
+        assert!(r.conclude(tally(1, 0, 1), t0));
+        assert_eq!(r.status, Status::Cancelled);
+        let mut mixed = sent(t0);
+        assert!(mixed.conclude(tally(2, 0, 1), t0));
+        assert_eq!(
+            mixed.status,
+            Status::Failed,
+            "a failure is not hidden by a cancellation"
+        );
     }
 }

@@ -86,8 +86,8 @@ pub(crate) struct Patience {
 
 impl Patience {
     /// The worker's: no wait for the bulkhead, and at most half of what the lease leaves
-    /// beside the attempt timeout for an endpoint slot (the wait and the attempt both fit in
-    /// the lease).
+    /// beside the attempt timeout for the lane's turn and an endpoint slot together (the waits
+    /// and the attempt all fit in the lease).
     pub fn worker(core: &DeliveryCore) -> Patience {
         let s = &core.settings;
         let wait = StdDuration::from_millis(s.lease_ms.saturating_sub(s.attempt_timeout_ms) / 2);
@@ -95,6 +95,11 @@ impl Patience {
             tenant: None,
             endpoint: tokio::time::Instant::now() + wait,
         }
+    }
+
+    /// Until when a slot (or the worker's lane turn) may be waited for.
+    pub fn deadline(&self) -> tokio::time::Instant {
+        self.endpoint
     }
 
     /// A synchronous caller's: bulkhead and endpoint slots both waited for until `deadline`.

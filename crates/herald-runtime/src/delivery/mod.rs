@@ -4,22 +4,26 @@
 //! - [`worker`]: the claim loop ([`spawn`]); `decide`: what happens to one claimed delivery;
 //!   `admission`: the breaker, bulkhead and endpoint-slot admission of one attempt and the
 //!   attempt under its timeout; `settle`: settling an outcome and feeding it to the endpoint's
-//!   breaker and health; `send`: [`DeliveryCore::send_now`], the guarded synchronous send
+//!   breaker and health, and the log line of a delivery that ended without arriving; `order`:
+//!   the lanes that keep attempts per (tenant, app, target, collapse key) one at a time,
+//!   oldest first, and cancel an older push once a newer one went out (superseded);
+//!   `send`: [`DeliveryCore::send_now`], the guarded synchronous send
 //!   (the same admission, timeout and settlement of breaker and health, within a caller's
 //!   budget) for callers that wait for the answer (`herald push test`, the Matrix gateway).
 //! - [`DeliveryCore`]: what the worker's tasks share and the rest of the server may ask about:
 //!   the wake-up (`Runtime::delivery_wakeup`), the endpoints (breakers, concurrency limits,
-//!   health, auto-disable) and the per-tenant bulkheads. [`Worker::core`] hands
-//!   it out.
+//!   health, auto-disable), the per-tenant bulkheads and the collapse-key lanes.
+//!   [`Worker::core`] hands it out.
 //! - [`backoff`]: retry delays; [`breaker`]: the circuit breaker.
 //!
-//! Endpoint state (breakers, health, disabled endpoints) is kept in memory, per node: a restart
-//! closes every circuit and re-enables every endpoint.
+//! Endpoint state (breakers, health, disabled endpoints) and the lanes are kept in memory, per
+//! node: a restart closes every circuit, re-enables every endpoint and forgets the lanes.
 
 mod admission;
 pub mod backoff;
 pub mod breaker;
 mod decide;
+mod order;
 mod send;
 mod settle;
 pub mod worker;
@@ -39,6 +43,7 @@ pub use settle::settlement_for;
 pub use worker::{Worker, spawn};
 
 use self::breaker::{Breaker, CircuitState};
+use self::order::Lanes;
 use crate::config::DeliveryConfig;
 
 /// One endpoint as the API may show it.
@@ -93,6 +98,8 @@ pub struct DeliveryCore {
     wakeup: Arc<Notify>,
     endpoints: Mutex<HashMap<EndpointId, Arc<Endpoint>>>,
     tenants: Mutex<HashMap<TenantId, Arc<Semaphore>>>,
+    /// Attempts per collapse key, one at a time and oldest first (`order`).
+    pub(crate) lanes: Arc<Lanes>,
 }
 
 impl DeliveryCore {
@@ -104,6 +111,7 @@ impl DeliveryCore {
     ) -> DeliveryCore {
         DeliveryCore {
             settings,
+            lanes: Arc::new(Lanes::new(clock.clone())),
             clock,
             wakeup,
             endpoints: Mutex::new(HashMap::new()),

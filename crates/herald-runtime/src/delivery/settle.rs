@@ -1,20 +1,24 @@
-//! Settlement: how an attempt's outcome (or a refusal) is settled and committed, and how an
-//! outcome feeds the endpoint's breaker and health ([`observe`]).
+//! Settlement: how an attempt's outcome (or a refusal) is settled and committed, how an
+//! outcome feeds the endpoint's breaker and health ([`observe`]), and the one log line of a
+//! delivery that ended without arriving ([`Ended`]).
 
 use herald_engine::app::DeliveryPolicy;
 use herald_engine::delivery::{Attempt, Settlement};
-use herald_engine::push::{Delivery, DeliveryOutcome};
+use herald_engine::push::{Delivery, DeliveryOutcome, Target};
 use time::{Duration, OffsetDateTime};
 
 use super::admission::Refused;
 use super::backoff::retry_delay;
 use super::breaker::{Class, Settings, classify};
+use super::order::Place;
 use super::worker::{Ctx, Handling};
 use super::{Endpoint, EndpointState, fingerprint, ms};
 
-/// Handles one claimed delivery: decides it, then commits the settlement.
-pub(super) async fn handle(ctx: &Ctx, delivery: Delivery, handling: Handling) {
-    let Some(settlement) = super::decide::decide(ctx, &delivery).await else {
+/// Handles one claimed delivery: decides it, then commits the settlement. `place` (the
+/// delivery in its collapse-key lane) is let go after the commit, so the next delivery of the
+/// lane goes only once this one's outcome is stored.
+pub(super) async fn handle(ctx: &Ctx, delivery: Delivery, handling: Handling, mut place: Place) {
+    let Some(settlement) = super::decide::decide(ctx, &delivery, &mut place).await else {
         return;
     };
     drop(handling);
@@ -23,6 +27,7 @@ pub(super) async fn handle(ctx: &Ctx, delivery: Delivery, handling: Handling) {
         settlement,
         Settlement::Retry { .. } | Settlement::Postpone { .. }
     );
+    let ended = Ended::of(&delivery, &settlement);
     metrics::counter!("herald_deliveries_total", "channel" => delivery.channel.clone(), "outcome" => outcome)
         .increment(1);
     let now = ctx.now();
@@ -31,15 +36,23 @@ pub(super) async fn handle(ctx: &Ctx, delivery: Delivery, handling: Handling) {
         .settle_delivery(&delivery.tenant_id, &delivery.id, settlement, now)
         .await
     {
-        Ok(()) => tracing::debug!(
-            tenant.id = %delivery.tenant_id,
-            delivery.id = %delivery.id,
-            notification.id = %delivery.notification_id,
-            channel = %delivery.channel,
-            attempt = delivery.attempt,
-            outcome,
-            "delivery settled"
-        ),
+        Ok(()) => {
+            if !pending_again {
+                place.ended();
+            }
+            match ended {
+                Some(ended) => ended.log(&delivery),
+                None => tracing::debug!(
+                    tenant.id = %delivery.tenant_id,
+                    delivery.id = %delivery.id,
+                    notification.id = %delivery.notification_id,
+                    channel = %delivery.channel,
+                    attempt = delivery.attempt,
+                    outcome,
+                    "delivery settled"
+                ),
+            }
+        }
         Err(e) => tracing::warn!(
             tenant.id = %delivery.tenant_id,
             delivery.id = %delivery.id,
@@ -47,10 +60,104 @@ pub(super) async fn handle(ctx: &Ctx, delivery: Delivery, handling: Handling) {
             "settling a delivery failed; it is retried after its lease"
         ),
     }
+    drop(place);
     if pending_again {
         // The loop may be asleep past this delivery's new due time.
         ctx.core.wake();
     }
+}
+
+/// A delivery that ended without arriving, as it is logged: at `warn` when it failed (a
+/// permanent failure, or retries given up), at `info` when its target is gone, it expired or
+/// it was cancelled (superseded). Ids, the channel, the attempts made and the reason only:
+/// never the push's text, a token or an address (a device or webhook endpoint id is fine).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Ended {
+    pub warn: bool,
+    pub outcome: &'static str,
+    /// Attempts made, this settlement's included.
+    pub attempts: u32,
+    pub reason: String,
+}
+
+/// Longest reason logged, in bytes (rounded down to a character boundary).
+const MAX_REASON: usize = 300;
+
+impl Ended {
+    /// `None` when the delivery arrived or goes again.
+    pub fn of(d: &Delivery, settlement: &Settlement) -> Option<Ended> {
+        // `d.attempt` is the number of the attempt this settlement may record.
+        let made = d.attempt;
+        let before = d.attempt.saturating_sub(1);
+        let (warn, attempts, reason) = match settlement {
+            Settlement::Delivered(_) | Settlement::Retry { .. } | Settlement::Postpone { .. } => {
+                return None;
+            }
+            Settlement::Failed(a) => (true, made, reason_of(&a.outcome)),
+            Settlement::GaveUp(a) => (true, made, reason_of(&a.outcome)),
+            Settlement::InvalidTarget(a) => (false, made, reason_of(&a.outcome)),
+            Settlement::Expired { reason } | Settlement::Cancelled { reason } => {
+                (false, before, reason.clone())
+            }
+        };
+        Some(Ended {
+            warn,
+            outcome: outcome_label(settlement),
+            attempts,
+            reason: truncated(reason),
+        })
+    }
+
+    fn log(&self, d: &Delivery) {
+        let (device, webhook) = match &d.target {
+            Target::Device { device } => (Some(device.id.as_str()), None),
+            Target::Webhook { endpoint_id, .. } => (None, Some(endpoint_id.as_str())),
+            Target::Email { .. } => (None, None),
+        };
+        macro_rules! ended {
+            ($level:ident) => {
+                tracing::$level!(
+                    tenant.id = %d.tenant_id,
+                    app.id = %d.app_id,
+                    notification.id = %d.notification_id,
+                    delivery.id = %d.id,
+                    channel = %d.channel,
+                    device.id = device,
+                    webhook.id = webhook,
+                    attempts = self.attempts,
+                    outcome = self.outcome,
+                    reason = %self.reason,
+                    "delivery ended without arriving"
+                )
+            };
+        }
+        if self.warn {
+            ended!(warn);
+        } else {
+            ended!(info);
+        }
+    }
+}
+
+fn reason_of(outcome: &DeliveryOutcome) -> String {
+    match outcome {
+        DeliveryOutcome::Delivered { .. } => "delivered".to_string(),
+        DeliveryOutcome::Retryable { reason, .. }
+        | DeliveryOutcome::InvalidTarget { reason }
+        | DeliveryOutcome::Permanent { reason, .. } => reason.clone(),
+    }
+}
+
+fn truncated(mut reason: String) -> String {
+    if reason.len() > MAX_REASON {
+        let mut end = MAX_REASON;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+        reason.push('…');
+    }
+    reason
 }
 
 fn outcome_label(s: &Settlement) -> &'static str {
@@ -62,6 +169,7 @@ fn outcome_label(s: &Settlement) -> &'static str {
         Settlement::InvalidTarget(_) => "invalid_target",
         Settlement::Expired { .. } => "expired",
         Settlement::GaveUp(_) => "gave_up",
+        Settlement::Cancelled { .. } => "cancelled",
     }
 }
 
@@ -370,6 +478,73 @@ pub(super) mod tests {
             matches!(wait(&d, t(5), "x"), Settlement::Postpone { next_at, .. } if next_at == t(5))
         );
         assert!(matches!(wait(&d, t(10), "x"), Settlement::Expired { .. }));
+    }
+
+    #[test]
+    fn deliveries_that_end_without_arriving_are_logged_with_level_attempts_and_reason() {
+        let d = delivery(3, 3_600);
+        let bad = attempt(DeliveryOutcome::Permanent {
+            reason: "400 from the provider".into(),
+            status: Some(400),
+        });
+        let gone = attempt(DeliveryOutcome::InvalidTarget {
+            reason: "Unregistered".into(),
+        });
+        let ended =
+            |s: Settlement| Ended::of(&d, &s).map(|e| (e.warn, e.outcome, e.attempts, e.reason));
+        let reason = |r: &str| r.to_string();
+        assert_eq!(
+            ended(Settlement::Failed(bad)),
+            Some((true, "failed", 3, reason("400 from the provider")))
+        );
+        assert_eq!(
+            ended(Settlement::GaveUp(unavailable(None))),
+            Some((true, "gave_up", 3, reason("503")))
+        );
+        assert_eq!(
+            ended(Settlement::InvalidTarget(gone)),
+            Some((false, "invalid_target", 3, reason("Unregistered")))
+        );
+        assert_eq!(
+            ended(expired("the push's TTL ran out before delivery")),
+            Some((
+                false,
+                "expired",
+                2,
+                reason("the push's TTL ran out before delivery")
+            ))
+        );
+        let superseded = Settlement::Cancelled {
+            reason: crate::delivery::order::SUPERSEDED.into(),
+        };
+        assert_eq!(
+            ended(superseded),
+            Some((
+                false,
+                "cancelled",
+                2,
+                reason(crate::delivery::order::SUPERSEDED)
+            ))
+        );
+        let ok = attempt(DeliveryOutcome::Delivered { provider_id: None });
+        assert_eq!(ended(Settlement::Delivered(ok)), None);
+        assert_eq!(
+            ended(Settlement::Retry {
+                attempt: unavailable(None),
+                next_at: t(5)
+            }),
+            None
+        );
+        assert_eq!(ended(wait(&d, t(5), "busy")), None);
+    }
+
+    #[test]
+    fn a_long_reason_is_cut_at_a_character_boundary() {
+        let long = "é".repeat(MAX_REASON);
+        let cut = truncated(long);
+        assert!(cut.len() <= MAX_REASON + '…'.len_utf8(), "{}", cut.len());
+        assert!(cut.ends_with('…'));
+        assert_eq!(truncated("short".into()), "short");
     }
 
     #[test]

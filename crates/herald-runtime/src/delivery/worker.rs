@@ -1,13 +1,15 @@
 //! The delivery worker: one claim loop per node and one task per claimed delivery.
 //!
 //! The loop claims due deliveries (up to `delivery.batch`, while fewer than
-//! `delivery.max_in_flight` are in flight here), starts a task for each ([`super::decide`]
-//! decides it, [`super::settle`] settles it), then sleeps until the queue's next due time, a
+//! `delivery.max_in_flight` are in flight here), enters each in its collapse-key lane
+//! ([`super::order`]) in claim order, starts a task for each ([`super::decide`] decides it,
+//! [`super::settle`] settles it), then sleeps until the queue's next due time, a
 //! wake-up (`DeliveryCore::wake`, after new deliveries are committed or a delivery was
 //! rescheduled), or `delivery.poll_ms`.
 //!
 //! A settlement that fails to commit leaves the delivery leased: it is claimed again when the
-//! lease runs out (at-least-once). Logs carry ids and outcomes only.
+//! lease runs out (at-least-once). Logs carry ids, outcomes and reasons only (never text,
+//! tokens or URLs).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -181,9 +183,11 @@ impl Loop {
         let Some(mine) = self.running.start(key) else {
             return;
         };
+        // Joins its collapse-key lane now, in claim order, before any task of the claim runs.
+        let place = self.ctx.core.lanes.enter(&delivery);
         let ctx = self.ctx.clone();
         self.tasks
-            .spawn(async move { super::settle::handle(&ctx, delivery, mine).await });
+            .spawn(async move { super::settle::handle(&ctx, delivery, mine, place).await });
     }
 
     /// How long to sleep before looking at the queue again.

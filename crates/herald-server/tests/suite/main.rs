@@ -17,6 +17,7 @@ mod live_sessions;
 mod notify;
 mod notify_delivery;
 mod openapi;
+mod ordering;
 mod presence_storm;
 mod readme;
 mod tenant_isolation;

@@ -142,6 +142,28 @@ pub async fn an_expired_delivery_is_recorded_with_its_reason(fx: &dyn DeliveryFi
     assert!(claim(&q, at(1_000), 10).await.is_empty());
 }
 
+pub async fn a_cancelled_delivery_is_recorded_with_its_reason(fx: &dyn DeliveryFixture) {
+    let (t, q) = (tenant("acme"), fx.queue());
+    enqueue(fx, vec![webhook(&t, "d1", "n1")], at(0)).await;
+    claim(&q, at(0), 10).await;
+    let reason = "superseded by a newer push with the same collapse key";
+    settle(
+        &q,
+        &t,
+        "d1",
+        Settlement::Cancelled {
+            reason: reason.into(),
+        },
+        1,
+    )
+    .await;
+    let cancelled = view(&q, &t, "n1").await;
+    assert_eq!(cancelled.status, DeliveryStatus::Cancelled);
+    assert!(cancelled.attempts.is_empty(), "never sent");
+    assert_eq!(cancelled.note.as_deref(), Some(reason));
+    assert!(claim(&q, at(1_000), 10).await.is_empty());
+}
+
 pub async fn settling_an_unclaimed_or_settled_delivery_changes_nothing(fx: &dyn DeliveryFixture) {
     let (t, q) = (tenant("acme"), fx.queue());
     enqueue(fx, vec![webhook(&t, "d1", "n1")], at(0)).await;
