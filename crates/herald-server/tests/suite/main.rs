@@ -19,6 +19,7 @@ mod notify_delivery;
 mod openapi;
 mod presence_storm;
 mod readme;
+mod recycling;
 mod tenant_isolation;
 mod webhooks;
 mod webpush;
