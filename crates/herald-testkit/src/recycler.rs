@@ -4,10 +4,13 @@
 //!
 //! After [`Recycler::start`]'s `every` requests on one connection it shuts that connection down
 //! gracefully, as hyper's server does (RFC 9113 §6.8): a GOAWAY with the last stream id
-//! 2^31-1, a PING round trip, then a GOAWAY with the last stream id it processed. Streams up to
-//! that id are answered; the client must send later ones again on a new connection. It records
-//! how many connections it accepted ([`Recycler::connections`]), how many it asked to close
-//! ([`Recycler::recycled`]) and how many requests it forwarded ([`Recycler::forwarded`]).
+//! 2^31-1, a PING round trip, then a GOAWAY with the last stream id it processed. Requests
+//! already forwarded are answered; streams that still arrive on that connection are refused
+//! with `REFUSED_STREAM` (RFC 9113 §8.7: not processed) and streams above the final GOAWAY's
+//! last stream id are never seen: the client must send both again on a new connection. It
+//! records how many connections it accepted ([`Recycler::connections`]), how many it began to
+//! close ([`Recycler::recycled`]), how many requests it forwarded ([`Recycler::forwarded`])
+//! and how many streams it refused ([`Recycler::refused`]).
 //!
 //! ```ignore
 //! let fcm = FakeFcm::start().await;
@@ -15,7 +18,6 @@
 //! let app = json!({"fcm": {"service_account": fcm.service_account(), "base_url": recycler.url()}});
 //! ```
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,6 +49,7 @@ struct Shared {
     connections: AtomicU64,
     recycled: AtomicU64,
     forwarded: AtomicU64,
+    refused: AtomicU64,
 }
 
 /// A running recycler. Dropping it stops it and closes its connections.
@@ -74,6 +77,7 @@ impl Recycler {
             connections: AtomicU64::new(0),
             recycled: AtomicU64::new(0),
             forwarded: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
         });
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -106,6 +110,11 @@ impl Recycler {
     pub fn forwarded(&self) -> u64 {
         self.shared.forwarded.load(Ordering::SeqCst)
     }
+
+    /// Streams refused (`REFUSED_STREAM`) on connections being closed.
+    pub fn refused(&self) -> u64 {
+        self.shared.refused.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for Recycler {
@@ -115,7 +124,11 @@ impl Drop for Recycler {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) {
     let mut connections = JoinSet::new();
     let for_connections = stopped.clone();
     loop {
@@ -157,7 +170,15 @@ async fn serve_connection(
             if n == shared.every {
                 connection.full.notify_one();
             }
-            forward(request, shared.clone())
+            let shared = shared.clone();
+            async move {
+                if n > shared.every {
+                    // hyper resets the stream with the h2 reason of the service's error.
+                    shared.refused.fetch_add(1, Ordering::SeqCst);
+                    return Err(h2::Error::from(h2::Reason::REFUSED_STREAM));
+                }
+                Ok(forward(request, shared).await)
+            }
         })
     };
     let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
@@ -177,13 +198,10 @@ async fn serve_connection(
     }
 }
 
-async fn forward(
-    request: Request<Incoming>,
-    shared: Arc<Shared>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn forward(request: Request<Incoming>, shared: Arc<Shared>) -> Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
     let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
-        return Ok(status(StatusCode::BAD_REQUEST));
+        return status(StatusCode::BAD_REQUEST);
     };
     let path = parts
         .uri
@@ -201,7 +219,7 @@ async fn forward(
     }
     shared.forwarded.fetch_add(1, Ordering::SeqCst);
     let Ok(answer) = upstream.send().await else {
-        return Ok(status(StatusCode::BAD_GATEWAY));
+        return status(StatusCode::BAD_GATEWAY);
     };
     let mut response = Response::builder().status(answer.status());
     for (name, value) in answer.headers() {
@@ -210,11 +228,11 @@ async fn forward(
         }
     }
     let Ok(body) = answer.bytes().await else {
-        return Ok(status(StatusCode::BAD_GATEWAY));
+        return status(StatusCode::BAD_GATEWAY);
     };
-    Ok(response
+    response
         .body(Full::new(body))
-        .unwrap_or_else(|_| status(StatusCode::BAD_GATEWAY)))
+        .unwrap_or_else(|_| status(StatusCode::BAD_GATEWAY))
 }
 
 fn status(code: StatusCode) -> Response<Full<Bytes>> {

@@ -1,9 +1,12 @@
 //! Providers recycle HTTP/2 connections (a GOAWAY after so many requests, then a graceful
 //! close): through a hub, a proactive notification to a user with 300 devices goes through a
-//! recycler (`herald_testkit::recycler`) that closes each connection after 50 requests, in
-//! front of the fake FCM and the fake APNs. Every push arrives exactly once, every delivery
-//! ends delivered, no attempt fails on a transport error and the endpoint's circuit never
-//! opens: a recycled connection is not the endpoint's failure.
+//! recycler (`herald_testkit::recycler`) that closes each connection after 10 requests —
+//! refusing with `REFUSED_STREAM` what still arrives on it — in front of the fake FCM and the
+//! fake APNs. Every push arrives exactly once, every delivery ends delivered, no attempt fails
+//! on a transport error (a request refused unprocessed is sent again; at worst an attempt is
+//! `unsent`) and the endpoint's circuit never opens: a recycled connection is not the
+//! endpoint's failure. (Every 10 rather than every 1,000 requests, so one run recycles about
+//! thirty connections with requests in flight.)
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,7 +19,7 @@ use herald_testkit::{PATIENCE, TestHub};
 use serde_json::{Value, json};
 
 const DEVICES: usize = 300;
-const RECYCLE_EVERY: u64 = 50;
+const RECYCLE_EVERY: u64 = 10;
 const TOPIC: &str = "com.example.chat";
 
 /// A sensitive breaker (one counted failure opens it) that recovers quickly, so a failure shows
@@ -28,7 +31,12 @@ fn delivery_policy() -> Value {
 
 /// Registers `tokens` as `alice`'s devices on `channel` (`platform`), sends her one proactive
 /// notification and waits until all its deliveries are settled; answers them.
-async fn push_to_all(hub: &TestHub, channel: &str, platform: &str, tokens: &[String]) -> Vec<Value> {
+async fn push_to_all(
+    hub: &TestHub,
+    channel: &str,
+    platform: &str,
+    tokens: &[String],
+) -> Vec<Value> {
     let alice = hub.token("alice").await;
     for token in tokens {
         let device =
@@ -134,9 +142,10 @@ async fn fcm_pushes_through_a_front_end_that_recycles_connections_arrive_once_an
     assert_circuit_never_opened(&hub).await;
     assert!(
         recycler.connections() > 1 && recycler.recycled() > 0,
-        "the recycler recycled connections: {} accepted, {} recycled",
+        "the recycler recycled connections: {} accepted, {} recycled, {} streams refused",
         recycler.connections(),
-        recycler.recycled()
+        recycler.recycled(),
+        recycler.refused()
     );
 }
 
@@ -169,13 +178,17 @@ async fn apns_pushes_through_a_front_end_that_recycles_connections_arrive_once_a
     );
     assert!(dups.is_empty(), "pushes sent twice (apns-id): {dups:?}");
     let dups = duplicates(requests.iter().map(|r| r.token.clone()));
-    assert!(dups.is_empty(), "pushes sent twice (device token): {dups:?}");
+    assert!(
+        dups.is_empty(),
+        "pushes sent twice (device token): {dups:?}"
+    );
     assert_eq!(requests.len(), DEVICES, "every device got its push");
     assert_circuit_never_opened(&hub).await;
     assert!(
         recycler.connections() > 1 && recycler.recycled() > 0,
-        "the recycler recycled connections: {} accepted, {} recycled",
+        "the recycler recycled connections: {} accepted, {} recycled, {} streams refused",
         recycler.connections(),
-        recycler.recycled()
+        recycler.recycled(),
+        recycler.refused()
     );
 }
