@@ -14,12 +14,13 @@
 //! - [`tenant`]: tenants, API keys and client-token settings.
 //! - [`unread`]: the rule deciding which events count towards a user's unread count.
 //! - [`push`]: the channel-agnostic push, deliveries and delivery outcomes.
-//! - [`notify`]: the notification engine's pure decisions (who, when, what; calls; the log)
-//!   and `compose`, which turns a decision into a push and its deliveries.
+//! - [`notify`]: the notification engine's pure decisions (who, when, what; calls; the log),
+//!   `compose`, which turns a decision into a push and its deliveries, and `plan`, which
+//!   decides whole engine steps (`(inputs, now, ids) → NotifyCommit`).
 //! - [`store`]: the `Store` port every persistence backend implements.
 //! - [`registry`]: which `Channel` carries which delivery channel name.
 //! - [`ports`]: every port in one place (`Store`, `NotifyStore`, `DeliveryQueue`, `Channel`,
-//!   `Clock`), with who implements and who uses each.
+//!   `Clock`, `NewIds`), with who implements and who uses each.
 
 pub mod app;
 pub mod clock;

@@ -9,12 +9,14 @@
 //! | [`DeliveryQueue`] | `herald-store-sqlite` | the delivery core |
 //! | [`Channel`] | `herald-channels`, test doubles | the delivery core, `herald push test` |
 //! | [`Clock`] | [`SystemClock`], [`ManualClock`] (tests) | everything that reads the time |
+//! | [`NewIds`] | the engine task (uuid v7), counting ids (tests) | the notification plans |
 //!
 //! Each store port has a backend-agnostic conformance suite (`herald-store-conformance`) that
 //! a new backend runs unchanged.
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::delivery::{Channel, DeliveryQueue};
+pub use crate::notify::NewIds;
 pub use crate::notify::store::NotifyStore;
 pub use crate::registry::ChannelRegistry;
 pub use crate::store::Store;

@@ -6,6 +6,32 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{Log, LogFormat};
 
+/// Set once JSON logs are on: from then every line on stderr is a JSON document, the start-up
+/// announcement and a fatal error included.
+static JSON_LOGS: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+
+pub fn json_logs() -> bool {
+    JSON_LOGS.get().is_some()
+}
+
+/// Says on stderr what an operator (or a script) waits for: the address the server listens on.
+pub fn announce_listening(addr: std::net::SocketAddr) {
+    if json_logs() {
+        tracing::info!(listen = %addr, "Herald listening on http://{addr}");
+    } else {
+        eprintln!("Herald listening on http://{addr}");
+    }
+}
+
+/// A fatal error, the last thing the process says.
+pub fn report_fatal(error: &anyhow::Error) {
+    if json_logs() {
+        tracing::error!(error.message = %format!("{error:#}"), "herald stopped");
+    } else {
+        eprintln!("error: {error:#}");
+    }
+}
+
 pub fn init_logging(log: &Log) {
     let filter = EnvFilter::try_new(&log.level).unwrap_or_else(|_| EnvFilter::new("info"));
     // Colour codes only for a person at a terminal: a file or a log collector gets plain text.
@@ -16,7 +42,10 @@ pub fn init_logging(log: &Log) {
         .with_writer(std::io::stderr);
     // `try_init`: tests start several servers in one process; the first subscriber wins.
     let _ = match log.format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Json => {
+            let _ = JSON_LOGS.set(());
+            builder.json().flatten_event(true).try_init()
+        }
         LogFormat::Text => builder.try_init(),
     };
 }

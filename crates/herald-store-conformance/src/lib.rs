@@ -288,7 +288,12 @@ mod tests {
     #[test]
     fn the_delivery_macro_runs_every_delivery_case() {
         let listed = listed("@delivery_cases $make_fixture;");
-        let cases = cases(&[include_str!("deliveries.rs")]);
+        let cases = cases(&[
+            include_str!("deliveries/claims.rs"),
+            include_str!("deliveries/history.rs"),
+            include_str!("deliveries/settlements.rs"),
+            include_str!("deliveries/targets.rs"),
+        ]);
         assert!(!cases.is_empty(), "the scan finds the cases");
         assert_eq!(listed, cases);
     }

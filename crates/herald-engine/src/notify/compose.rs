@@ -7,6 +7,7 @@ use crate::app::{AppConfig, ContentMode};
 use crate::device::{Channel, Device};
 use crate::event::{EventBody, StoredEvent};
 use crate::ids::{AppId, ConversationId, TenantId, UserId};
+use crate::notify::NewIds;
 use crate::notify::content::{self, Vars};
 use crate::notify::store::UserContext;
 use crate::push::{Delivery, Line, Push, PushKind, PushSender, Target};
@@ -112,11 +113,17 @@ pub fn targets(
     targets
 }
 
-pub fn deliveries(subject: &Subject<'_>, push: &Push, targets: Vec<Target>) -> Vec<Delivery> {
+/// One delivery per target, each with a new id from `ids`.
+pub fn deliveries(
+    subject: &Subject<'_>,
+    push: &Push,
+    targets: Vec<Target>,
+    ids: &mut dyn NewIds,
+) -> Vec<Delivery> {
     targets
         .into_iter()
         .map(|target| Delivery {
-            id: format!("dlv_{}", uuid::Uuid::now_v7().simple()),
+            id: ids.delivery(),
             notification_id: subject.notification_id.to_string(),
             tenant_id: subject.tenant.clone(),
             app_id: subject.app_id.clone(),

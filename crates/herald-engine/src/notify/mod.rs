@@ -1,10 +1,12 @@
 //! The notification engine's decisions (SPEC §3), as pure functions over explicit state and an
-//! explicit `now`. The server's engine task loads the state, calls these, and commits what they
-//! return.
+//! explicit `now`. [`plan`] decides whole engine steps from the rule modules (`who`, `timing`,
+//! `quiet`, `calls`, `content`, `compose`, `record`); the server's engine task loads what a plan
+//! reads, calls it once, and commits what it returns.
 
 pub mod calls;
 pub mod compose;
 pub mod content;
+pub mod plan;
 pub mod quiet;
 pub mod record;
 pub mod store;
@@ -30,4 +32,13 @@ impl Looking {
     pub fn is_foreground(self) -> bool {
         self == Looking::Foreground
     }
+}
+
+/// Where new notification and delivery ids come from. The server mints unique, time-ordered
+/// ids; tests count, so that what a plan decides can be compared value for value.
+pub trait NewIds {
+    /// A new notification (decision record) id.
+    fn notification(&mut self) -> String;
+    /// A new delivery id.
+    fn delivery(&mut self) -> String;
 }

@@ -1,7 +1,8 @@
 //! The notification engine task (see docs/ARCHITECTURE.md, "The notification engine"): the
 //! only writer of engine state on this node. It evaluates the outbox, fires due timers and
-//! reacts to users coming back, calling the pure decisions of `herald_engine::notify` and
-//! committing each step atomically.
+//! reacts to users coming back. Each step loads what a plan of
+//! `herald_engine::notify::plan` reads, calls it once, and commits what it decided atomically;
+//! every rule lives in the plan, and this task only reads, measures and writes.
 
 mod evaluate;
 mod health;

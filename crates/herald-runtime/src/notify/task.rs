@@ -8,7 +8,6 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::Runtime;
-use crate::notify::step::Step;
 use crate::notify::{Signal, evaluate, health, timers};
 
 /// Events evaluated per committed step: amortises the commit, bounds a step's length.
@@ -31,12 +30,7 @@ pub fn spawn(state: Runtime, mut signals: mpsc::UnboundedReceiver<Signal>) -> Jo
         loop {
             if last_sweep.is_none_or(|at| at.elapsed() >= HEALTH_SWEEP) {
                 last_sweep = Some(std::time::Instant::now());
-                let mut step = Step::new(&state);
-                let swept = match health::sweep(&mut step).await {
-                    Ok(()) => commit(step).await,
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = swept {
+                if let Err(e) = health::sweep(&state).await {
                     tracing::error!(error.message = %e, "web push health check sweep failed");
                 }
             }
@@ -61,15 +55,10 @@ pub fn spawn(state: Runtime, mut signals: mpsc::UnboundedReceiver<Signal>) -> Jo
 }
 
 async fn handle(state: &Runtime, signal: Signal) {
-    if let Signal::Foreground { tenant, user } = signal {
-        let mut step = Step::new(state);
-        let outcome = match timers::foreground(&mut step, &tenant, &user).await {
-            Ok(()) => step.finish().await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = outcome {
-            tracing::error!(error.message = %e, "cancelling pushes of a returning user failed");
-        }
+    if let Signal::Foreground { tenant, user } = signal
+        && let Err(e) = timers::foreground(state, &tenant, &user).await
+    {
+        tracing::error!(error.message = %e, "cancelling pushes of a returning user failed");
     }
 }
 
@@ -87,18 +76,11 @@ async fn run_once(
         if items.is_empty() {
             break;
         }
-        let mut step = Step::new(state);
-        let inputs = step.prefetch(&items).await?;
-        for (item, inputs) in items.iter().zip(inputs) {
-            evaluate::event(&mut step, item, inputs).await?;
-        }
-        commit(step).await?;
+        evaluate::batch(state, &items).await?;
     }
     loop {
-        let mut step = Step::new(state);
-        let fired = timers::fire_threads(&mut step, BATCH).await?
-            + timers::fire_scheduled(&mut step, BATCH).await?;
-        commit(step).await?;
+        // Due threads and due scheduled notifications, up to a batch of each.
+        let fired = timers::fire(state, BATCH).await?;
         if fired < BATCH {
             break;
         }
@@ -117,12 +99,4 @@ async fn run_once(
         Some(due) => poll.min(Duration::try_from(due - now).unwrap_or(poll)),
         None => poll,
     })
-}
-
-async fn commit(step: Step<'_>) -> Result<(), StoreError> {
-    let state = step.state;
-    if step.finish().await? {
-        state.delivery_wakeup.notify_one();
-    }
-    Ok(())
 }

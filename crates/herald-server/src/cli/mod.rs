@@ -125,7 +125,7 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            crate::telemetry::report_fatal(&e);
             ExitCode::FAILURE
         }
     }
@@ -140,7 +140,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             crate::telemetry::init_logging(&config.log);
             let server = crate::server::Server::with_system_clock(config).await?;
-            eprintln!("Herald listening on http://{}", server.local_addr());
+            crate::telemetry::announce_listening(server.local_addr());
             server.run(crate::server::shutdown_signal()).await
         }
         Command::Tenant { command, location } => {
