@@ -1,12 +1,12 @@
 //! Providers recycle HTTP/2 connections (a GOAWAY after so many requests, then a graceful
 //! close): through a hub, a proactive notification to a user with 300 devices goes through a
-//! recycler (`herald_testkit::recycler`) that closes each connection after 10 requests —
+//! recycler (`herald_testkit::recycler`) that closes each connection after 5 requests —
 //! refusing with `REFUSED_STREAM` what still arrives on it — in front of the fake FCM and the
 //! fake APNs. Every push arrives exactly once, every delivery ends delivered, no attempt fails
 //! on a transport error (a request refused unprocessed is sent again; at worst an attempt is
 //! `unsent`) and the endpoint's circuit never opens: a recycled connection is not the
-//! endpoint's failure. (Every 10 rather than every 1,000 requests, so one run recycles about
-//! thirty connections with requests in flight.)
+//! endpoint's failure. (Every 5 rather than every 1,000 requests, so one run recycles about
+//! sixty connections with requests in flight.)
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -19,7 +19,7 @@ use herald_testkit::{PATIENCE, TestHub};
 use serde_json::{Value, json};
 
 const DEVICES: usize = 300;
-const RECYCLE_EVERY: u64 = 10;
+const RECYCLE_EVERY: u64 = 5;
 const TOPIC: &str = "com.example.chat";
 
 /// A sensitive breaker (one counted failure opens it) that recovers quickly, so a failure shows
