@@ -195,4 +195,12 @@ pub enum DeliveryOutcome {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         status: Option<u16>,
     },
+    /// The request never reached the endpoint's processing: the provider refused it
+    /// unprocessed on a connection it was recycling (an HTTP/2 GOAWAY whose last stream id is
+    /// below the request's stream, or `REFUSED_STREAM`), or the connection closed before it was
+    /// sent — and sending it again on a fresh connection within the attempt did not get through
+    /// either. Retried like [`Retryable`](Self::Retryable) (sending it again cannot duplicate
+    /// it), but never held against the endpoint: its circuit breaker and health ignore it.
+    /// Added after `retryable`; stored histories without it read as before.
+    Unsent { reason: String },
 }

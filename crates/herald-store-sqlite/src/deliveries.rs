@@ -319,6 +319,7 @@ fn reason(outcome: &DeliveryOutcome) -> Option<String> {
         DeliveryOutcome::Delivered { .. } => None,
         DeliveryOutcome::Retryable { reason, .. }
         | DeliveryOutcome::InvalidTarget { reason }
+        | DeliveryOutcome::Unsent { reason }
         | DeliveryOutcome::Permanent { reason, .. } => Some(reason.clone()),
     }
 }

@@ -1,5 +1,6 @@
 //! Test kit for Herald: a real server on a real socket ([`TestHub`]), an HTTP helper that
 //! returns status and JSON, and a live-session client ([`LiveClient`]).
+//! [`recycler::Recycler`] stands in front of a fake APNs or FCM and recycles HTTP/2 connections.
 //!
 //! ```ignore
 //! let hub = TestHub::builder().configure(|c| c.live.reconnect_grace_ms = 0).start().await;
@@ -16,6 +17,7 @@ mod live;
 pub mod peers;
 pub mod python;
 pub mod recording;
+pub mod recycler;
 
 pub use hub::{TestHub, TestHubBuilder};
 pub use live::LiveClient;

@@ -225,7 +225,7 @@ mod tests {
     fn class(o: &DeliveryOutcome) -> Class {
         match o {
             DeliveryOutcome::Delivered { .. } => Class::Delivered,
-            DeliveryOutcome::Retryable { .. } => Class::Retryable,
+            DeliveryOutcome::Retryable { .. } | DeliveryOutcome::Unsent { .. } => Class::Retryable,
             DeliveryOutcome::InvalidTarget { .. } => Class::Invalid,
             DeliveryOutcome::Permanent { .. } => Class::Permanent,
         }
@@ -309,7 +309,7 @@ mod tests {
                     assert!(r.contains(reason), "{r} keeps {reason}");
                 }
                 DeliveryOutcome::InvalidTarget { reason: r } => assert!(r.contains(reason)),
-                DeliveryOutcome::Delivered { .. } => {}
+                DeliveryOutcome::Delivered { .. } | DeliveryOutcome::Unsent { .. } => {}
             }
         }
     }

@@ -17,7 +17,11 @@
 //!   with a valid token), so those SETTINGS are known before requests are multiplexed; without
 //!   that, a burst on a fresh connection overshoots and the server refuses the extra streams.
 //!   hyper sends keep-alive PINGs (also while idle), drops a connection whose PING goes
-//!   unanswered, and opens a new one after a GOAWAY (a stream APNs refused is retried on it).
+//!   unanswered, and opens a new one after a GOAWAY. A request APNs refused unprocessed (a
+//!   stream above the GOAWAY's last stream id, `REFUSED_STREAM`, or a connection that closed
+//!   before it was sent) is sent again at once inside the attempt
+//!   ([`outbound::send_until_processed`]); if it still cannot go, the outcome is
+//!   [`DeliveryOutcome::Unsent`], which the circuit breaker ignores, and the pool is kept.
 //!   Every request has a connect timeout and a total timeout, so a dead upstream fails as
 //!   retryable instead of hanging.
 //! - **Provider token** ([`token`]): cached per (team, key), re-signed after 40 minutes,
@@ -192,8 +196,16 @@ impl ApnsChannel {
             };
         let url = format!("{base}/3/device/{}", device.token);
         let payload_bytes = body.len();
-        let request = pool.client.post(url).headers(headers).body(body);
-        let answer = match pool.send(request).await {
+        // A request refused unprocessed (a connection APNs is recycling) goes again at once.
+        let send = || {
+            pool.send(
+                pool.client
+                    .post(&url)
+                    .headers(headers.clone())
+                    .body(body.clone()),
+            )
+        };
+        let answer = match outbound::send_until_processed(send).await {
             Ok(answer) => answer,
             Err(e) => return Sent::failed(self.transport_failure(e, delivery, &key, &pool)),
         };
@@ -221,8 +233,10 @@ impl ApnsChannel {
         }
     }
 
-    /// A request that got no answer: retryable; unless it timed out, the pool may hold a dead
-    /// connection and is replaced.
+    /// A request that got no answer: retryable (unsent if APNs refused it unprocessed). Unless
+    /// it timed out or was refused (a graceful GOAWAY: the pool already moves new requests to
+    /// a fresh connection and keeps its warm state), the pool may hold a dead connection and
+    /// is replaced.
     fn transport_failure(
         &self,
         e: reqwest::Error,
@@ -231,14 +245,14 @@ impl ApnsChannel {
         pool: &Arc<Pool>,
     ) -> DeliveryOutcome {
         let outcome = outbound::transport_failure(&e, "APNs");
-        let timed_out = e.is_timeout();
+        let keep_pool = e.is_timeout() || outbound::refused_unprocessed(&e);
         tracing::debug!(
             tenant.id = %delivery.tenant_id,
             delivery.id = %delivery.id,
             error = %e.without_url(),
             "APNs transport failure"
         );
-        if !timed_out {
+        if !keep_pool {
             self.pools.reconnect(key, pool);
         }
         outcome

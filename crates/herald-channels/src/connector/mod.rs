@@ -86,6 +86,7 @@ fn label(outcome: &DeliveryOutcome) -> &'static str {
         DeliveryOutcome::Retryable { .. } => "retryable",
         DeliveryOutcome::InvalidTarget { .. } => "invalid_target",
         DeliveryOutcome::Permanent { .. } => "permanent",
+        DeliveryOutcome::Unsent { .. } => "unsent",
     }
 }
 

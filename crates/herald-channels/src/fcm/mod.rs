@@ -22,7 +22,11 @@
 //! - **Connections**: HTTP/2 — by ALPN for `https://`, with prior knowledge for `http://`
 //!   (local fakes); the token endpoint is called over whatever it speaks. One attempt per call:
 //!   retries, breakers and bulkheads belong to the delivery core, and the endpoint key
-//!   `fcm:<base_url>:<project_id>` scopes them.
+//!   `fcm:<base_url>:<project_id>` scopes them. The one exception: a request FCM refused
+//!   unprocessed (a connection it is recycling: a stream above a GOAWAY's last stream id,
+//!   `REFUSED_STREAM`, or a connection that closed before it was sent) is sent again at once on
+//!   a fresh connection ([`outbound::send_until_processed`]); if it still cannot go, the outcome
+//!   is [`DeliveryOutcome::Unsent`], which the circuit breaker ignores.
 //!
 //! The base URL and `token_uri` are the operator's and the credential's configuration, not
 //! user input, so this client does not go through the SSRF guard of [`super::outbound`].
@@ -258,7 +262,9 @@ fn section_for<'a>(device: &Device, app: &'a AppConfig) -> Result<&'a FcmSection
     Ok(section)
 }
 
-/// One send with `access_token`; a request that got no answer is the retryable outcome.
+/// One send with `access_token`, sent again at once if FCM refuses it unprocessed (a
+/// connection it is recycling); a request that got no answer is the retryable outcome (unsent
+/// if FCM refused it unprocessed every time).
 async fn post(
     client: &reqwest::Client,
     url: &str,
@@ -266,17 +272,17 @@ async fn post(
     rendered: &message::Rendered,
     delivery: &Delivery,
 ) -> Result<Answer, DeliveryOutcome> {
-    let sent = client
-        .post(url)
-        .bearer_auth(access_token)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(rendered.body.clone())
-        .send()
-        .await;
-    let answer = match sent {
-        Ok(response) => read_answer(response).await,
-        Err(e) => Err(e),
+    let send = || async {
+        let response = client
+            .post(url)
+            .bearer_auth(access_token)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(rendered.body.clone())
+            .send()
+            .await?;
+        read_answer(response).await
     };
+    let answer = outbound::send_until_processed(send).await;
     answer.map_err(|e| {
         let outcome = outbound::transport_failure(&e, "FCM");
         tracing::debug!(

@@ -29,7 +29,10 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
 
 use self::answer::refused_or_transport_failure;
-pub use self::answer::{Answer, classify, retry_after_ms, transport_failure};
+pub use self::answer::{
+    Answer, REFUSED_PAUSE, REFUSED_RETRIES, classify, refused_unprocessed, retry_after_ms,
+    send_until_processed, transport_failure,
+};
 use self::guard::GuardedResolver;
 pub use self::guard::{Guard, Refusal, check_url};
 

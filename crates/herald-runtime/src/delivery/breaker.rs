@@ -7,6 +7,8 @@
 //! policy's `breaker_statuses`, or one without a status (a transport error or a timeout).
 //! Successes reset the count. An invalid target never counts (the endpoint answered about one
 //! device), and neither does a status outside the list (the push-proxy preset's 400 and 500).
+//! An unsent request (the provider refused it unprocessed on a connection it was recycling) is
+//! ignored altogether: it says nothing about the endpoint.
 
 use herald_engine::push::DeliveryOutcome;
 use serde::Serialize;
@@ -20,12 +22,17 @@ pub enum Class {
     Failure,
     /// Neither: the endpoint answered, but not with a success.
     Neutral,
+    /// Nothing to learn: the request never reached the endpoint's processing
+    /// ([`DeliveryOutcome::Unsent`]). A half-open circuit's probe that ends so is not back:
+    /// the next delivery probes instead.
+    Ignored,
 }
 
 pub fn classify(outcome: &DeliveryOutcome, counted_statuses: &[u16]) -> Class {
     match outcome {
         DeliveryOutcome::Delivered { .. } => Class::Success,
         DeliveryOutcome::InvalidTarget { .. } => Class::Neutral,
+        DeliveryOutcome::Unsent { .. } => Class::Ignored,
         DeliveryOutcome::Retryable { status, .. } | DeliveryOutcome::Permanent { status, .. } => {
             match status {
                 None => Class::Failure,
@@ -176,8 +183,14 @@ impl Breaker {
                 self.state = State::Closed { failures: 0 };
                 false
             }
+            (State::HalfOpen { .. }, Class::Ignored) => {
+                self.state = State::HalfOpen { probe: None };
+                false
+            }
             // A late result of an attempt made before the circuit opened changes nothing.
-            (State::Open { .. }, _) | (State::Closed { .. }, Class::Neutral) => false,
+            (State::Open { .. }, _) | (State::Closed { .. }, Class::Neutral | Class::Ignored) => {
+                false
+            }
         }
     }
 }
@@ -285,6 +298,27 @@ mod tests {
         assert_eq!(b.admit(t(302), &s), Admission::Probe);
         b.record(t(303), Class::Neutral, &s);
         assert_eq!(b.state(t(303)), CircuitState::Closed);
+    }
+
+    #[test]
+    fn an_unsent_request_is_ignored_and_a_probe_that_ends_unsent_lets_the_next_one_probe() {
+        let s = settings();
+        let unsent = DeliveryOutcome::Unsent {
+            reason: "the connection was recycled".into(),
+        };
+        assert_eq!(classify(&unsent, &[]), Class::Ignored);
+        let mut b = Breaker::default();
+        b.record(t(0), Class::Failure, &s);
+        b.record(t(1), Class::Failure, &s);
+        for i in 2..10 {
+            assert!(!b.record(t(i), Class::Ignored, &s));
+        }
+        assert_eq!(b.consecutive_failures(), 2, "neither counted nor a success");
+        assert!(b.record(t(10), Class::Failure, &s));
+        assert_eq!(b.admit(t(311), &s), Admission::Probe);
+        assert!(!b.record(t(312), Class::Ignored, &s));
+        assert_eq!(b.state(t(312)), CircuitState::HalfOpen, "still unknown");
+        assert_eq!(b.admit(t(313), &s), Admission::Probe, "the next one probes");
     }
 
     #[test]

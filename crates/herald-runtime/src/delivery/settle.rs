@@ -278,7 +278,7 @@ fn record(
                 disabled = true;
             }
         }
-        Class::Neutral => {}
+        Class::Neutral | Class::Ignored => {}
     }
     // A webhook endpoint that says it is gone (410) is disabled at once; a device that is
     // gone is removed by the settlement instead.
@@ -297,22 +297,23 @@ pub fn settlement_for(
     now: OffsetDateTime,
     unit: f64,
 ) -> Settlement {
-    match &attempt.outcome {
-        DeliveryOutcome::Delivered { .. } => Settlement::Delivered(attempt),
-        DeliveryOutcome::InvalidTarget { .. } => Settlement::InvalidTarget(attempt),
-        DeliveryOutcome::Permanent { .. } => Settlement::Failed(attempt),
-        DeliveryOutcome::Retryable { after_ms, .. } => {
-            if !policy.retry || d.attempt >= policy.max_attempts {
-                return Settlement::GaveUp(attempt);
-            }
-            let delay = retry_delay(policy, d.attempt, *after_ms, unit);
-            let next_at = now + Duration::try_from(delay).unwrap_or(Duration::MAX);
-            if next_at >= d.push.expires_at {
-                Settlement::GaveUp(attempt)
-            } else {
-                Settlement::Retry { attempt, next_at }
-            }
-        }
+    let after_ms = match &attempt.outcome {
+        DeliveryOutcome::Delivered { .. } => return Settlement::Delivered(attempt),
+        DeliveryOutcome::InvalidTarget { .. } => return Settlement::InvalidTarget(attempt),
+        DeliveryOutcome::Permanent { .. } => return Settlement::Failed(attempt),
+        DeliveryOutcome::Retryable { after_ms, .. } => *after_ms,
+        // Never reached the endpoint: retried the same way (the breaker ignores it).
+        DeliveryOutcome::Unsent { .. } => None,
+    };
+    if !policy.retry || d.attempt >= policy.max_attempts {
+        return Settlement::GaveUp(attempt);
+    }
+    let delay = retry_delay(policy, d.attempt, after_ms, unit);
+    let next_at = now + Duration::try_from(delay).unwrap_or(Duration::MAX);
+    if next_at >= d.push.expires_at {
+        Settlement::GaveUp(attempt)
+    } else {
+        Settlement::Retry { attempt, next_at }
     }
 }
 
@@ -412,6 +413,25 @@ pub(super) mod tests {
             0.0,
         );
         assert!(matches!(s, Settlement::Retry { next_at, .. } if next_at == t(10)));
+    }
+
+    #[test]
+    fn an_unsent_request_is_retried_like_a_retryable_failure_and_gives_up_the_same_way() {
+        let unsent = || {
+            attempt(DeliveryOutcome::Unsent {
+                reason: "FCM: the connection was recycled".into(),
+            })
+        };
+        let s = settlement_for(unsent(), &delivery(2, 3_600), &policy(), t(0), 1.0);
+        assert_eq!(
+            s,
+            Settlement::Retry {
+                attempt: unsent(),
+                next_at: t(2),
+            }
+        );
+        let s = settlement_for(unsent(), &delivery(3, 3_600), &policy(), t(0), 1.0);
+        assert_eq!(s, Settlement::GaveUp(unsent()));
     }
 
     #[test]

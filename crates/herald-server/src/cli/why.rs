@@ -133,6 +133,7 @@ fn attempt_line(attempt: &Attempt) -> String {
             format!("retryable{}: {reason}", status_text(*status))
         }
         DeliveryOutcome::InvalidTarget { reason } => format!("invalid target: {reason}"),
+        DeliveryOutcome::Unsent { reason } => format!("not sent: {reason}"),
         DeliveryOutcome::Permanent { reason, status } => {
             format!("failed{}: {reason}", status_text(*status))
         }

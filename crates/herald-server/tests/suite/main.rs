@@ -20,6 +20,7 @@ mod openapi;
 mod ordering;
 mod presence_storm;
 mod readme;
+mod recycling;
 mod tenant_isolation;
 mod webhooks;
 mod webpush;
