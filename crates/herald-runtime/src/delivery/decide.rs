@@ -73,8 +73,12 @@ impl DeliveryCore {
         };
         let timeout = StdDuration::from_millis(self.settings.attempt_timeout_ms);
         let (attempt, done) = self.attempt(admitted, channel, d, app, timeout).await;
-        // A permanent refusal left nothing at the provider to be replaced by an older push.
-        if !matches!(attempt.outcome, DeliveryOutcome::Permanent { .. }) {
+        // A permanent refusal, or a request the provider gave back unprocessed, left nothing at
+        // the provider to be replaced by an older push.
+        if !matches!(
+            attempt.outcome,
+            DeliveryOutcome::Permanent { .. } | DeliveryOutcome::Unsent { .. }
+        ) {
             place.attempted();
         }
         settlement_for(attempt, d, policy, done, rand::random::<f64>())

@@ -10,8 +10,9 @@
 //!   way and no older delivery of the lane is held here; the turn lasts until its settlement is
 //!   committed. It waits for the turn within the worker's patience, else it is postponed.
 //! - With the turn, a delivery older than the newest one of its lane that was attempted here
-//!   ([`Place::attempted`]: any outcome but a permanent refusal, which left nothing at the
-//!   provider) is not sent: it is settled `Cancelled` with [`SUPERSEDED`] as its reason.
+//!   ([`Place::attempted`]: any outcome but a permanent refusal or an unsent request, which
+//!   left nothing at the provider) is not sent: it is settled `Cancelled` with [`SUPERSEDED`]
+//!   as its reason.
 //! - Older means created earlier: the engine makes a delivery id as `dlv_` and a UUIDv7 in
 //!   simple (lowercase hex) form from `Uuid::now_v7` (`herald_engine::notify::compose::
 //!   deliveries`), which orders ids by creation within a process (by millisecond across

@@ -144,6 +144,7 @@ fn reason_of(outcome: &DeliveryOutcome) -> String {
         DeliveryOutcome::Delivered { .. } => "delivered".to_string(),
         DeliveryOutcome::Retryable { reason, .. }
         | DeliveryOutcome::InvalidTarget { reason }
+        | DeliveryOutcome::Unsent { reason }
         | DeliveryOutcome::Permanent { reason, .. } => reason.clone(),
     }
 }
