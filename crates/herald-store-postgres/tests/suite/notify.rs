@@ -1,0 +1,1 @@
+//! Own tests of the NotifyStore port (no conformance suite exists for it yet).
