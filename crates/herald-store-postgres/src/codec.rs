@@ -24,7 +24,10 @@ pub(crate) fn db(error: tokio_postgres::Error) -> StoreError {
         Some(e) => {
             StoreError::Unavailable(format!("postgres {}: {}", e.code().code(), e.message()))
         }
-        None => StoreError::Unavailable(format!("postgres: {error}")),
+        None => match std::error::Error::source(&error) {
+            Some(cause) => StoreError::Unavailable(format!("postgres: {error}: {cause}")),
+            None => StoreError::Unavailable(format!("postgres: {error}")),
+        },
     }
 }
 

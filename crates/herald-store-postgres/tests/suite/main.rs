@@ -6,4 +6,5 @@ mod conformance;
 mod delivery_conformance;
 mod event_inputs;
 mod fixture;
+mod nodes;
 mod notify;
