@@ -31,10 +31,12 @@ pub(crate) fn db(error: tokio_postgres::Error) -> StoreError {
     }
 }
 
-/// A deadlock or serialization failure: the transaction can simply run again.
+/// A deadlock, a serialization failure or a unique-key race (two nodes inserting the same key
+/// at once; every insert checks for the key first, so only a race gets here): the transaction
+/// can simply run again, and the next run sees what the other committed.
 pub(crate) fn retryable(error: &StoreError) -> bool {
-    matches!(error, StoreError::Unavailable(m)
-        if m.starts_with("postgres 40P01") || m.starts_with("postgres 40001"))
+    const RETRYABLE: [&str; 3] = ["postgres 40P01:", "postgres 40001:", "postgres 23505:"];
+    matches!(error, StoreError::Unavailable(m) if RETRYABLE.iter().any(|code| m.starts_with(code)))
 }
 
 /// A stored value that no longer parses: the database was changed behind Herald's back.

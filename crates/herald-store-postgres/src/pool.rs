@@ -17,6 +17,9 @@ mod embedded {
 /// Serializes migrations across processes: `pg_advisory_lock` key ("herald" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6865_7261_6c64;
 
+/// How long connecting may take unless the URL says (`connect_timeout`).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Connections per store. A node's writers wait for a free one rather than overload the server.
 const POOL_SIZE: usize = 16;
 
@@ -29,6 +32,9 @@ impl Connections {
     pub(crate) async fn open(url: &str, schema: Option<&str>) -> Result<Connections, StoreError> {
         let mut config = tokio_postgres::Config::from_str(url)
             .map_err(|e| StoreError::Unavailable(format!("postgres url: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         if let Some(schema) = schema {
             check_schema_name(schema)?;
             config.options(format!("-c search_path={schema}"));
@@ -103,5 +109,30 @@ fn check_schema_name(schema: &str) -> Result<(), StoreError> {
         Err(StoreError::Unavailable(format!(
             "invalid schema name {schema:?}: use lowercase letters, digits and _"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        for good in ["herald", "herald_test_0a1b", "_x"] {
+            assert!(check_schema_name(good).is_ok(), "{good}");
+        }
+        let long = "a".repeat(64);
+        for bad in [
+            "",
+            "Herald",
+            "1x",
+            "a-b",
+            "a b",
+            "a;drop",
+            "\"a\"",
+            long.as_str(),
+        ] {
+            assert!(check_schema_name(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use herald_engine::delivery::DeliveryQueue;
 use herald_engine::notify::store::NotifyStore;
-use herald_engine::store::Store;
+use herald_engine::store::{Store, StoreError};
 use herald_store_conformance::support::{at, conversation, message, tenant};
 use herald_store_postgres::PostgresStore;
 use time::Duration;
@@ -136,4 +136,25 @@ async fn claimers_on_two_nodes_never_get_the_same_delivery() {
     let unique: BTreeSet<_> = all.iter().cloned().collect();
     assert_eq!(all.len(), 40, "each claimed once");
     assert_eq!(unique.len(), 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_event_id_raced_into_two_conversations_is_stored_once_and_conflicts_once() {
+    let (a, b, _schema) = two_nodes().await;
+    let t = tenant("acme");
+    for i in 0..10 {
+        let id = format!("raced-{i}");
+        let one = message(&id, "c1", "bob", "agent", "x");
+        let two = message(&id, "c2", "bob", "agent", "x");
+        let (x, y) = tokio::join!(
+            a.append_events(&t, vec![one], at(1)),
+            b.append_events(&t, vec![two], at(1)),
+        );
+        let conflicts = [&x, &y]
+            .iter()
+            .filter(|r| matches!(r, Err(StoreError::EventConflict { index: 0 })))
+            .count();
+        assert!(x.is_ok() || y.is_ok(), "one is stored: {x:?} {y:?}");
+        assert_eq!(conflicts, 1, "the other conflicts: {x:?} {y:?}");
+    }
 }
