@@ -204,3 +204,16 @@ pub enum DeliveryOutcome {
     /// Added after `retryable`; stored histories without it read as before.
     Unsent { reason: String },
 }
+
+impl DeliveryOutcome {
+    /// Why the attempt did not arrive, in words; `None` when it did.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Self::Delivered { .. } => None,
+            Self::Retryable { reason, .. }
+            | Self::InvalidTarget { reason }
+            | Self::Unsent { reason }
+            | Self::Permanent { reason, .. } => Some(reason),
+        }
+    }
+}

@@ -21,7 +21,7 @@
 
 use herald_engine::delivery::{Attempt, DeliveryStatus, DeliveryView, Settlement};
 use herald_engine::ids::{AppId, TenantId};
-use herald_engine::push::{Delivery, DeliveryOutcome, Push, Target};
+use herald_engine::push::{Delivery, Push, Target};
 use herald_engine::store::StoreError;
 use rusqlite::types::Type;
 use rusqlite::{OptionalExtension, Row, Transaction, params};
@@ -247,7 +247,7 @@ pub(crate) fn settle(
             (DeliveryStatus::Delivered, None, None)
         }
         Settlement::Retry { attempt, next_at } => {
-            let note = reason(&attempt.outcome);
+            let note = attempt.outcome.reason().map(str::to_string);
             row.record(attempt);
             (DeliveryStatus::Pending, Some(next_at), note)
         }
@@ -255,12 +255,12 @@ pub(crate) fn settle(
             (DeliveryStatus::Pending, Some(next_at), Some(reason))
         }
         Settlement::Failed(attempt) => {
-            let note = reason(&attempt.outcome);
+            let note = attempt.outcome.reason().map(str::to_string);
             row.record(attempt);
             (DeliveryStatus::Failed, None, note)
         }
         Settlement::GaveUp(attempt) => {
-            let note = reason(&attempt.outcome).map(|r| {
+            let note = attempt.outcome.reason().map(str::to_string).map(|r| {
                 format!(
                     "gave up after {} attempt{}: {r}",
                     row.attempts + 1,
@@ -271,7 +271,7 @@ pub(crate) fn settle(
             (DeliveryStatus::Failed, None, note)
         }
         Settlement::InvalidTarget(attempt) => {
-            let note = reason(&attempt.outcome);
+            let note = attempt.outcome.reason().map(str::to_string);
             row.record(attempt);
             if let Target::Device { device } = &row.target {
                 remove_device(tx, tenant, id, device, note.as_deref(), now)?;
@@ -311,16 +311,6 @@ impl Settling {
     fn record(&mut self, attempt: Attempt) {
         self.attempts = self.attempts.saturating_add(1);
         self.history.push(attempt);
-    }
-}
-
-fn reason(outcome: &DeliveryOutcome) -> Option<String> {
-    match outcome {
-        DeliveryOutcome::Delivered { .. } => None,
-        DeliveryOutcome::Retryable { reason, .. }
-        | DeliveryOutcome::InvalidTarget { reason }
-        | DeliveryOutcome::Unsent { reason }
-        | DeliveryOutcome::Permanent { reason, .. } => Some(reason.clone()),
     }
 }
 

@@ -93,9 +93,21 @@ impl Ended {
             Settlement::Delivered(_) | Settlement::Retry { .. } | Settlement::Postpone { .. } => {
                 return None;
             }
-            Settlement::Failed(a) => (true, made, reason_of(&a.outcome)),
-            Settlement::GaveUp(a) => (true, made, reason_of(&a.outcome)),
-            Settlement::InvalidTarget(a) => (false, made, reason_of(&a.outcome)),
+            Settlement::Failed(a) => (
+                true,
+                made,
+                a.outcome.reason().unwrap_or("delivered").to_string(),
+            ),
+            Settlement::GaveUp(a) => (
+                true,
+                made,
+                a.outcome.reason().unwrap_or("delivered").to_string(),
+            ),
+            Settlement::InvalidTarget(a) => (
+                false,
+                made,
+                a.outcome.reason().unwrap_or("delivered").to_string(),
+            ),
             Settlement::Expired { reason } | Settlement::Cancelled { reason } => {
                 (false, before, reason.clone())
             }
@@ -136,16 +148,6 @@ impl Ended {
         } else {
             ended!(info);
         }
-    }
-}
-
-fn reason_of(outcome: &DeliveryOutcome) -> String {
-    match outcome {
-        DeliveryOutcome::Delivered { .. } => "delivered".to_string(),
-        DeliveryOutcome::Retryable { reason, .. }
-        | DeliveryOutcome::InvalidTarget { reason }
-        | DeliveryOutcome::Unsent { reason }
-        | DeliveryOutcome::Permanent { reason, .. } => reason.clone(),
     }
 }
 
