@@ -21,6 +21,7 @@ mod operator_cli;
 mod presence_storm;
 mod readme;
 mod tenant_isolation;
+mod vendor_roles;
 mod webhooks;
 mod webpush;
 mod why;
