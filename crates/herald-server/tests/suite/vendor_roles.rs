@@ -143,3 +143,54 @@ async fn one_callee_declining_a_group_call_ends_it_for_that_callee_only() {
         (1, 1)
     );
 }
+
+#[tokio::test]
+async fn secondary_agents_and_secondary_visitors_can_have_different_rules() {
+    let rules = json!({"secondary_rule": {"agent": "never", "visitor": "always"}});
+    let s = Story::new(rules.clone()).await;
+    let (_, app) = s.hub.get("/v1/apps/chat", &s.hub.key).await;
+    assert_eq!(
+        app["rules"]["secondary_rule"], rules["secondary_rule"],
+        "GET shows what was stored"
+    );
+    for (user, role) in [("agent-2", "agent"), ("visitor-2", "visitor")] {
+        let path = format!("/v1/conversations/c1/participants/{user}");
+        let (status, _) = s
+            .hub
+            .put(&path, &s.hub.key, json!({"role": role, "secondary": true}))
+            .await;
+        assert_eq!(status, 200);
+        s.phone(user).await;
+    }
+    s.post(json!({"event_id": "m1", "conversation_id": "c1", "type": "message.created", "occurred_at": "2026-11-23T10:00:00Z",
+        "sender": {"id": "visitor-1", "role": "visitor", "name": "Vera"}, "text": "hello"}))
+        .await;
+    let agent = s.decisions("agent-2").await;
+    assert_eq!(agent.len(), 1, "{agent:#?}");
+    assert_eq!(agent[0]["status"], "suppressed");
+    assert_eq!(
+        agent[0]["reason"],
+        "the app never notifies secondary participants with role agent"
+    );
+    assert_eq!(s.sent("visitor-2").await, ["new_message"]);
+
+    let (status, body) = s
+        .hub
+        .put(
+            "/v1/apps/chat",
+            &s.hub.key,
+            json!({"rules": {"secondary_rule": {"robot": "never"}}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["path"], "rules.secondary_rule");
+    let (status, body) = s
+        .hub
+        .put(
+            "/v1/apps/chat",
+            &s.hub.key,
+            json!({"rules": {"secondary_rule": "never"}}),
+        )
+        .await;
+    assert!(status.is_success(), "the single value still works: {body}");
+}
