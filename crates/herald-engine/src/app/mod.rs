@@ -32,6 +32,70 @@ pub enum SecondaryRule {
     Never,
 }
 
+/// `rules.secondary_rule`: one rule for every secondary participant (`"never"`), or one per
+/// role (`{"agent": "never", "visitor": "always"}`; a role left out keeps `always`). A
+/// document keeps the form it was stored in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum SecondaryRules {
+    One(SecondaryRule),
+    PerRole(BTreeMap<Role, SecondaryRule>),
+}
+
+impl Default for SecondaryRules {
+    fn default() -> Self {
+        SecondaryRules::One(SecondaryRule::Always)
+    }
+}
+
+impl From<SecondaryRule> for SecondaryRules {
+    fn from(rule: SecondaryRule) -> Self {
+        SecondaryRules::One(rule)
+    }
+}
+
+impl SecondaryRules {
+    /// The rule for a secondary participant with `role`.
+    pub fn for_role(&self, role: Role) -> SecondaryRule {
+        match self {
+            SecondaryRules::One(rule) => *rule,
+            SecondaryRules::PerRole(by_role) => by_role.get(&role).copied().unwrap_or_default(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SecondaryRules {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        const EXPECTED: &str = "must be \"always\", \"never\", or an object of role → \"always\" | \"never\" (e.g. {\"agent\": \"never\"})";
+        let rule = |v: &Value| match v.as_str() {
+            Some("always") => Some(SecondaryRule::Always),
+            Some("never") => Some(SecondaryRule::Never),
+            _ => None,
+        };
+        match Value::deserialize(d)? {
+            Value::Object(map) => {
+                let mut by_role = BTreeMap::new();
+                for (key, value) in &map {
+                    let role = Role::parse(key).ok_or_else(|| {
+                        D::Error::custom(format!(
+                            "{key:?} is not a role; expected visitor, agent, bot or system"
+                        ))
+                    })?;
+                    let r = rule(value).ok_or_else(|| {
+                        D::Error::custom(format!("{key}: must be \"always\" or \"never\""))
+                    })?;
+                    by_role.insert(role, r);
+                }
+                Ok(SecondaryRules::PerRole(by_role))
+            }
+            other => rule(&other)
+                .map(SecondaryRules::One)
+                .ok_or_else(|| D::Error::custom(EXPECTED)),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum ContentMode {
@@ -45,7 +109,7 @@ pub enum ContentMode {
 pub struct Rules {
     pub notify_roles: Vec<Role>,
     pub bot_message_roles: Vec<Role>,
-    pub secondary_rule: SecondaryRule,
+    pub secondary_rule: SecondaryRules,
     /// Event types that never trigger a push.
     pub filter: Vec<String>,
     pub grace_delay_ms: u64,
@@ -60,7 +124,7 @@ impl Default for Rules {
         Self {
             notify_roles: vec![Role::Visitor, Role::Agent],
             bot_message_roles: vec![Role::Visitor, Role::Agent, Role::Bot, Role::System],
-            secondary_rule: SecondaryRule::Always,
+            secondary_rule: SecondaryRules::default(),
             filter: vec![
                 "notice.typing_started".into(),
                 "notice.typing_stopped".into(),

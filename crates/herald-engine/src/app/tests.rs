@@ -80,3 +80,35 @@ fn bad_urls_and_ids_name_their_field() {
     .unwrap();
     assert_eq!(cfg.validate().unwrap_err().path, "apns.team_id");
 }
+
+#[test]
+fn secondary_rule_is_one_value_or_one_per_role_and_keeps_its_form() {
+    for doc in [
+        json!({"secondary_rule": "never"}),
+        json!({"secondary_rule": {"agent": "never", "visitor": "always"}}),
+        json!({"secondary_rule": {"visitor": "never"}}),
+    ] {
+        let rules: Rules = serde_json::from_value(doc.clone()).unwrap();
+        let back = serde_json::to_value(&rules).unwrap();
+        assert_eq!(back["secondary_rule"], doc["secondary_rule"]);
+    }
+    let per_role: Rules =
+        serde_json::from_value(json!({"secondary_rule": {"visitor": "never"}})).unwrap();
+    assert_eq!(
+        per_role.secondary_rule.for_role(Role::Agent),
+        SecondaryRule::Always
+    );
+    assert_eq!(
+        per_role.secondary_rule.for_role(Role::Visitor),
+        SecondaryRule::Never
+    );
+    for bad in [
+        json!({"secondary_rule": "sometimes"}),
+        json!({"secondary_rule": {"robot": "never"}}),
+        json!({"secondary_rule": {"agent": "maybe"}}),
+        json!({"secondary_rule": 3}),
+    ] {
+        let refused = crate::validate::from_value::<AppConfig>(json!({"rules": bad})).unwrap_err();
+        assert_eq!(refused.path, "rules.secondary_rule", "{bad}");
+    }
+}

@@ -1,7 +1,10 @@
 //! Calls (SPEC §3.3 rule 5): a ringing call pushes at once (no grace delay), unless the app
 //! joins calls automatically; when the call stops ringing, everyone who got the incoming-call
 //! push gets a silent revoked-call push; a caller who hung up or a call nobody took also leaves
-//! a visible missed call — but never for the callee who declined.
+//! a visible missed call — but never for a callee who declined.
+//!
+//! A decline ends the ringing for the decliner only: with other callees still ringing, the
+//! decliner's ringing is revoked and the call goes on for the others (the last decline ends it).
 
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -33,6 +36,9 @@ pub struct CallState {
     /// For the missed-call text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caller_name: Option<String>,
+    /// Callees who declined while others still rang: already revoked, never a missed call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub declined: Vec<UserId>,
 }
 
 /// What the end of ringing means for each party.
@@ -44,27 +50,57 @@ pub struct CallEnd {
     pub missed: Vec<UserId>,
 }
 
-/// The call stopped ringing with `kind`. `None` when it already had. Revocations go to every
-/// (user, app) that rang — the decliner's and answerer's other devices must stop ringing too.
-pub fn on_end(state: &mut CallState, kind: CallKind) -> Option<CallEnd> {
+/// The call stopped ringing with `kind` (`by` whoever the event names). `None` when that
+/// changes nothing (it already stopped, or the callee had declined already). Revocations go
+/// to every (user, app) that rang — the decliner's and answerer's other devices must stop
+/// ringing too.
+///
+/// A decline by one of several callees ends the ringing for that callee only: their ringing
+/// is revoked, nobody misses anything, and the call rings on for the others (the last
+/// callee's decline ends it). Missed calls (cancelled, timed out) go to every callee who did
+/// not decline.
+pub fn on_end(state: &mut CallState, kind: CallKind, by: Option<&UserId>) -> Option<CallEnd> {
     if state.over {
         return None;
     }
+    if kind == CallKind::Declined
+        && let Some(by) = by
+        && *by != state.caller
+        && state.callees.contains(by)
+    {
+        if state.declined.contains(by) {
+            return None;
+        }
+        state.declined.push(by.clone());
+        if !ringing_callees(state).is_empty() {
+            let (revoke, rest) = state.rang.drain(..).partition(|(user, _)| user == by);
+            state.rang = rest;
+            return Some(CallEnd {
+                revoke,
+                missed: vec![],
+            });
+        }
+    }
     state.over = true;
     let missed = match kind {
-        CallKind::Cancelled | CallKind::Timeout => state
-            .callees
-            .iter()
-            .filter(|u| **u != state.caller)
-            .cloned()
-            .collect(),
-        CallKind::Declined => vec![],
-        CallKind::Answered | CallKind::Ended => vec![],
+        CallKind::Cancelled | CallKind::Timeout => ringing_callees(state),
+        CallKind::Declined | CallKind::Answered | CallKind::Ended => vec![],
     };
     Some(CallEnd {
         revoke: state.rang.clone(),
         missed,
     })
+}
+
+/// The callees the call still rings for: all but the caller and who declined.
+fn ringing_callees(state: &CallState) -> Vec<UserId> {
+    let mut out: Vec<UserId> = vec![];
+    for u in &state.callees {
+        if *u != state.caller && !state.declined.contains(u) && !out.contains(u) {
+            out.push(u.clone());
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -90,13 +126,14 @@ mod tests {
             over: false,
             ring_until: datetime!(2026-11-23 10:00:45 UTC),
             caller_name: None,
+            declined: vec![],
         }
     }
 
     #[test]
     fn a_cancelled_call_revokes_who_rang_and_leaves_a_missed_call_for_every_callee() {
         let mut call = ringing();
-        let end = on_end(&mut call, CallKind::Cancelled).unwrap();
+        let end = on_end(&mut call, CallKind::Cancelled, None).unwrap();
         assert_eq!(end.revoke, vec![(user("v1"), app())]);
         assert_eq!(end.missed, vec![user("v1"), user("v2")]);
     }
@@ -104,7 +141,7 @@ mod tests {
     #[test]
     fn a_timed_out_call_is_missed_too() {
         assert_eq!(
-            on_end(&mut ringing(), CallKind::Timeout)
+            on_end(&mut ringing(), CallKind::Timeout, None)
                 .unwrap()
                 .missed
                 .len(),
@@ -114,7 +151,7 @@ mod tests {
 
     #[test]
     fn a_declined_call_is_revoked_but_never_a_missed_call() {
-        let end = on_end(&mut ringing(), CallKind::Declined).unwrap();
+        let end = on_end(&mut ringing(), CallKind::Declined, Some(&user("v1"))).unwrap();
         assert_eq!(end.revoke.len(), 1);
         assert!(end.missed.is_empty());
     }
@@ -122,10 +159,10 @@ mod tests {
     #[test]
     fn an_answered_call_is_revoked_without_a_missed_call_and_only_once() {
         let mut call = ringing();
-        let end = on_end(&mut call, CallKind::Answered).unwrap();
+        let end = on_end(&mut call, CallKind::Answered, None).unwrap();
         assert!(end.missed.is_empty());
         assert_eq!(
-            on_end(&mut call, CallKind::Ended),
+            on_end(&mut call, CallKind::Ended, None),
             None,
             "a later end changes nothing"
         );

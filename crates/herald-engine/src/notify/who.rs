@@ -20,7 +20,9 @@ pub enum Exclusion {
     BotMessageNotForRole {
         role: Role,
     },
-    Secondary,
+    Secondary {
+        role: Role,
+    },
     Filtered {
         event_type: String,
     },
@@ -44,7 +46,10 @@ impl Exclusion {
                     role.as_str()
                 )
             }
-            Exclusion::Secondary => "the app never notifies secondary participants".into(),
+            Exclusion::Secondary { role } => format!(
+                "the app never notifies secondary participants with role {}",
+                role.as_str()
+            ),
             Exclusion::Filtered { event_type } => {
                 format!("the app filters out {event_type} events")
             }
@@ -81,8 +86,11 @@ pub fn check(event: &EventBody, recipient: &Participant, rules: &Rules) -> Resul
             role: recipient.role,
         });
     }
-    if recipient.secondary && rules.secondary_rule == SecondaryRule::Never {
-        return Err(Exclusion::Secondary);
+    if recipient.secondary && rules.secondary_rule.for_role(recipient.role) == SecondaryRule::Never
+    {
+        return Err(Exclusion::Secondary {
+            role: recipient.role,
+        });
     }
     Ok(())
 }
@@ -185,12 +193,45 @@ mod tests {
             Ok(())
         );
         let never = Rules {
-            secondary_rule: SecondaryRule::Never,
+            secondary_rule: SecondaryRule::Never.into(),
             ..Rules::default()
         };
         assert_eq!(
             check(&message("v", "visitor"), &agent(true), &never),
-            Err(Exclusion::Secondary)
+            Err(Exclusion::Secondary { role: Role::Agent })
+        );
+    }
+
+    #[test]
+    fn secondary_agents_and_secondary_visitors_can_have_different_rules() {
+        let rules: Rules = serde_json::from_value(
+            json!({"secondary_rule": {"agent": "never", "visitor": "always"}}),
+        )
+        .unwrap();
+        assert_eq!(
+            check(&message("v", "visitor"), &agent(true), &rules),
+            Err(Exclusion::Secondary { role: Role::Agent })
+        );
+        let secondary_visitor = Participant {
+            secondary: true,
+            ..visitor()
+        };
+        assert_eq!(
+            check(&message("a", "agent"), &secondary_visitor, &rules),
+            Ok(())
+        );
+        let only_visitors: Rules =
+            serde_json::from_value(json!({"secondary_rule": {"visitor": "never"}})).unwrap();
+        assert_eq!(
+            check(&message("v", "visitor"), &agent(true), &only_visitors),
+            Ok(()),
+            "a role left out keeps always"
+        );
+        assert_eq!(
+            check(&message("a", "agent"), &secondary_visitor, &only_visitors),
+            Err(Exclusion::Secondary {
+                role: Role::Visitor
+            })
         );
     }
 

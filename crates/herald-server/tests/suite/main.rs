@@ -22,6 +22,7 @@ mod presence_storm;
 mod readme;
 mod recycling;
 mod tenant_isolation;
+mod vendor_roles;
 mod webhooks;
 mod webpush;
 mod why;

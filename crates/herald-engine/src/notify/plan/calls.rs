@@ -1,6 +1,7 @@
 //! Calls (SPEC §3.3 rule 5): a ringing call pushes at once to every callee who can be rung,
 //! and remembers exactly who was; when it stops ringing, exactly they get a silent revocation,
-//! and a call nobody took leaves a visible missed call (never for the decliner).
+//! and a call nobody took leaves a visible missed call (never for a decliner). A decline by one
+//! of several callees stops the ringing for that callee only.
 
 use crate::app::AppConfig;
 use crate::event::{CallKind, CallRinging, CallUpdate, StoredEvent};
@@ -35,6 +36,7 @@ pub(super) fn ringing(
         over: false,
         ring_until: plan.now + calls::ring_timeout(ringing),
         caller_name: ringing.caller.name.clone(),
+        declined: vec![],
     };
     for callee in ringing.callees.iter().filter(|c| **c != ringing.caller.id) {
         let ctx = plan.user_context(tenant, callee, Some(conversation));
@@ -128,7 +130,7 @@ pub(super) fn over(
     let Some(mut call) = plan.call(tenant, &update.call_id) else {
         return;
     };
-    let Some(end) = calls::on_end(&mut call, kind) else {
+    let Some(end) = calls::on_end(&mut call, kind, update.by.as_ref()) else {
         return;
     };
     let conversation = &event.event.conversation_id;

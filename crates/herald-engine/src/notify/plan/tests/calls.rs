@@ -45,6 +45,7 @@ fn rang_v1(world: &mut World) {
         over: false,
         ring_until: at(20_000),
         caller_name: Some("Ann".into()),
+        declined: vec![],
     };
     world.inputs.calls.insert((tenant(), "k1".into()), call);
 }
@@ -207,4 +208,109 @@ fn a_call_that_rings_and_stops_in_one_batch_is_revoked_where_it_rang() {
         missed.reason,
         "the user is looking at a live session, which shows the missed call"
     );
+}
+
+/// A group call of the agent to v1 and v2 that rang both, stored by an earlier step.
+fn rang_both(world: &mut World) {
+    let call = CallState {
+        conversation_id: conversation(),
+        caller: user("agent"),
+        callees: vec![user("v1"), user("v2")],
+        rang: vec![(user("v1"), app()), (user("v2"), app())],
+        over: false,
+        ring_until: at(20_000),
+        caller_name: Some("Ann".into()),
+        declined: vec![],
+    };
+    world.inputs.calls.insert((tenant(), "k1".into()), call);
+}
+
+#[test]
+fn one_decline_in_a_group_call_stops_the_ringing_for_the_decliner_only() {
+    let mut world = World::new()
+        .visitor("v1", away(), 0)
+        .visitor("v2", away(), 0);
+    rang_both(&mut world);
+    let planned = world.evaluate(vec![ended(2, CallKind::Declined, Some("v1"))], at(5_000));
+    assert_eq!(
+        planned.record("v1", PushKind::RevokedCall).status,
+        Status::Sent
+    );
+    assert!(
+        planned.records_of("v2", PushKind::RevokedCall).is_empty(),
+        "v2 is still ringing"
+    );
+    let (_, _, call) = &planned.commit.calls[0];
+    assert!(!call.over, "the call rings on for v2");
+    assert_eq!(call.rang, vec![(user("v2"), app())]);
+    assert_eq!(call.declined, vec![user("v1")]);
+}
+
+#[test]
+fn at_the_timeout_of_a_group_call_who_never_answered_misses_it_and_the_decliner_does_not() {
+    let mut world = World::new()
+        .visitor("v1", away(), 0)
+        .visitor("v2", away(), 0);
+    rang_both(&mut world);
+    let batch = vec![
+        ended(2, CallKind::Declined, Some("v1")),
+        ended(3, CallKind::Timeout, None),
+    ];
+    let planned = world.evaluate(batch, at(20_000));
+    assert_eq!(
+        planned.records_of("v1", PushKind::RevokedCall).len(),
+        1,
+        "the decliner is revoked once, at the decline"
+    );
+    assert!(planned.records_of("v1", PushKind::MissedCall).is_empty());
+    assert_eq!(
+        planned.record("v2", PushKind::RevokedCall).status,
+        Status::Sent
+    );
+    assert_eq!(
+        planned.record("v2", PushKind::MissedCall).status,
+        Status::Sent
+    );
+    assert!(planned.commit.calls.last().unwrap().2.over);
+}
+
+#[test]
+fn the_last_callee_to_decline_ends_the_call_and_nobody_misses_it() {
+    let mut world = World::new()
+        .visitor("v1", away(), 0)
+        .visitor("v2", away(), 0);
+    rang_both(&mut world);
+    let batch = vec![
+        ended(2, CallKind::Declined, Some("v1")),
+        ended(3, CallKind::Declined, Some("v2")),
+        ended(4, CallKind::Timeout, None),
+    ];
+    let planned = world.evaluate(batch, at(6_000));
+    for v in ["v1", "v2"] {
+        assert_eq!(planned.records_of(v, PushKind::RevokedCall).len(), 1);
+        assert!(planned.records_of(v, PushKind::MissedCall).is_empty());
+    }
+    assert!(planned.records_of("agent", PushKind::MissedCall).is_empty());
+    assert!(planned.commit.calls.last().unwrap().2.over);
+}
+
+#[test]
+fn a_decline_of_a_one_to_one_call_ends_it_and_nobody_misses_it() {
+    let mut world = World::new().visitor("v1", away(), 0);
+    rang_v1(&mut world);
+    world
+        .inputs
+        .calls
+        .get_mut(&(tenant(), "k1".into()))
+        .unwrap()
+        .callees = vec![user("v1")];
+    let batch = vec![
+        ended(2, CallKind::Declined, Some("v1")),
+        ended(3, CallKind::Timeout, None),
+    ];
+    let planned = world.evaluate(batch, at(6_000));
+    assert_eq!(planned.records_of("v1", PushKind::RevokedCall).len(), 1);
+    assert!(planned.records_of("v1", PushKind::MissedCall).is_empty());
+    assert!(planned.records_of("agent", PushKind::MissedCall).is_empty());
+    assert!(planned.commit.calls.last().unwrap().2.over);
 }

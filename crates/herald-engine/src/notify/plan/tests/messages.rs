@@ -186,3 +186,31 @@ fn an_email_digest_waits_only_when_the_app_has_smtp_and_the_user_an_address() {
             .is_empty()
     );
 }
+
+#[test]
+fn secondary_agents_and_secondary_visitors_follow_their_own_rule() {
+    let rules =
+        serde_json::json!({"rules": {"secondary_rule": {"agent": "never", "visitor": "always"}}});
+    let config: AppConfig = serde_json::from_value(rules).unwrap();
+    let mut world = World::with_app(config)
+        .visitor("v1", away(), 1)
+        .visitor("a2", away(), 1);
+    for m in &mut world.members {
+        if m.participant.user_id == user("a2") {
+            m.participant.role = Role::Agent;
+        }
+        m.participant.secondary = m.participant.user_id != user("agent");
+    }
+    let planned = world.evaluate(vec![message(1, "agent", Role::Agent, "hello")], at(0));
+    let agent = planned.record("a2", PushKind::NewMessage);
+    assert_eq!(agent.status, Status::Suppressed);
+    assert_eq!(
+        agent.reason,
+        "the app never notifies secondary participants with role agent"
+    );
+    assert_eq!(
+        planned.record("v1", PushKind::NewMessage).status,
+        Status::Pending,
+        "a secondary visitor is still told"
+    );
+}
