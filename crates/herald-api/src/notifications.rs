@@ -158,7 +158,7 @@ fn check(request: &SendNotification) -> Result<(Vec<UserId>, u64), Invalid> {
         }
     }
     for (i, c) in request.channels.iter().enumerate() {
-        if herald_engine::device::Channel::parse(c).is_none() {
+        if herald_engine::device::DeviceChannel::parse(c).is_none() {
             return Err(Invalid::new(
                 format!("channels[{i}]"),
                 "is not a channel (apns, apns_voip, fcm, webpush, connector)",

@@ -13,7 +13,7 @@ pub const MAX_ENDPOINT_BYTES: usize = 2048;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Channel {
+pub enum DeviceChannel {
     Apns,
     ApnsVoip,
     Fcm,
@@ -22,24 +22,24 @@ pub enum Channel {
     Connector,
 }
 
-impl Channel {
+impl DeviceChannel {
     pub fn as_str(self) -> &'static str {
         match self {
-            Channel::Apns => "apns",
-            Channel::ApnsVoip => "apns_voip",
-            Channel::Fcm => "fcm",
-            Channel::Webpush => "webpush",
-            Channel::Connector => "connector",
+            DeviceChannel::Apns => "apns",
+            DeviceChannel::ApnsVoip => "apns_voip",
+            DeviceChannel::Fcm => "fcm",
+            DeviceChannel::Webpush => "webpush",
+            DeviceChannel::Connector => "connector",
         }
     }
 
-    pub fn parse(s: &str) -> Option<Channel> {
+    pub fn parse(s: &str) -> Option<DeviceChannel> {
         [
-            Channel::Apns,
-            Channel::ApnsVoip,
-            Channel::Fcm,
-            Channel::Webpush,
-            Channel::Connector,
+            DeviceChannel::Apns,
+            DeviceChannel::ApnsVoip,
+            DeviceChannel::Fcm,
+            DeviceChannel::Webpush,
+            DeviceChannel::Connector,
         ]
         .into_iter()
         .find(|c| c.as_str() == s)
@@ -131,7 +131,7 @@ fn decode_b64url(s: &str) -> Option<Vec<u8>> {
 #[serde(deny_unknown_fields)]
 pub struct RegisterDevice {
     pub app_id: AppId,
-    pub channel: Channel,
+    pub channel: DeviceChannel,
     #[serde(default)]
     pub token: Option<String>,
     #[serde(default)]
@@ -148,7 +148,7 @@ pub struct RegisterDevice {
 pub struct DeviceRegistration {
     pub app_id: AppId,
     pub user_id: UserId,
-    pub channel: Channel,
+    pub channel: DeviceChannel,
     /// The delivery address and uniqueness key: the device token, or a Web Push endpoint.
     pub token: String,
     pub subscription: Option<WebPushSubscription>,
@@ -160,11 +160,11 @@ pub struct DeviceRegistration {
 impl RegisterDevice {
     pub fn validate(self, user_id: UserId) -> Result<DeviceRegistration, Invalid> {
         let (token, subscription) = match (self.channel, self.token, self.subscription) {
-            (Channel::Webpush, None, Some(sub)) => {
+            (DeviceChannel::Webpush, None, Some(sub)) => {
                 sub.validate().map_err(|e| e.within("subscription"))?;
                 (sub.endpoint.clone(), Some(sub))
             }
-            (Channel::Webpush, _, _) => {
+            (DeviceChannel::Webpush, _, _) => {
                 return Err(Invalid::new(
                     "subscription",
                     "webpush devices register a subscription, not a token",
@@ -207,13 +207,13 @@ impl RegisterDevice {
     }
 }
 
-fn validate_token(channel: Channel, token: &str) -> Result<(), Invalid> {
+fn validate_token(channel: DeviceChannel, token: &str) -> Result<(), Invalid> {
     if token.is_empty() {
         return Err(Invalid::new("", "must not be empty"));
     }
     match channel {
         // Apple: "don't make assumptions about device token size"; they are hex today.
-        Channel::Apns | Channel::ApnsVoip => {
+        DeviceChannel::Apns | DeviceChannel::ApnsVoip => {
             if token.len() > 1024
                 || !token.len().is_multiple_of(2)
                 || !token.bytes().all(|b| b.is_ascii_hexdigit())
@@ -224,7 +224,7 @@ fn validate_token(channel: Channel, token: &str) -> Result<(), Invalid> {
                 ));
             }
         }
-        Channel::Fcm => {
+        DeviceChannel::Fcm => {
             if token.len() > MAX_TOKEN_BYTES || !token.bytes().all(|b| b.is_ascii_graphic()) {
                 return Err(Invalid::new(
                     "",
@@ -233,8 +233,8 @@ fn validate_token(channel: Channel, token: &str) -> Result<(), Invalid> {
             }
         }
         // Opaque to Herald: it may be a JWT or anything the customer's backend understands.
-        Channel::Connector => validate::text("", token, MAX_TOKEN_BYTES)?,
-        Channel::Webpush => unreachable!("webpush registers a subscription"),
+        DeviceChannel::Connector => validate::text("", token, MAX_TOKEN_BYTES)?,
+        DeviceChannel::Webpush => unreachable!("webpush registers a subscription"),
     }
     Ok(())
 }
@@ -260,7 +260,7 @@ pub struct Device {
     pub id: DeviceId,
     pub app_id: AppId,
     pub user_id: UserId,
-    pub channel: Channel,
+    pub channel: DeviceChannel,
     pub token: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subscription: Option<WebPushSubscription>,
@@ -291,7 +291,7 @@ pub enum Registered {
 mod tests {
     use super::*;
 
-    fn reg(channel: Channel, token: Option<&str>) -> RegisterDevice {
+    fn reg(channel: DeviceChannel, token: Option<&str>) -> RegisterDevice {
         RegisterDevice {
             app_id: AppId::parse("app").unwrap(),
             channel,
@@ -309,9 +309,13 @@ mod tests {
 
     #[test]
     fn apns_tokens_must_be_hex() {
-        assert!(reg(Channel::Apns, Some("abcd01")).validate(user()).is_ok());
+        assert!(
+            reg(DeviceChannel::Apns, Some("abcd01"))
+                .validate(user())
+                .is_ok()
+        );
         assert_eq!(
-            reg(Channel::Apns, Some("xyz"))
+            reg(DeviceChannel::Apns, Some("xyz"))
                 .validate(user())
                 .unwrap_err()
                 .path,
@@ -322,15 +326,18 @@ mod tests {
     #[test]
     fn connector_tokens_are_opaque() {
         assert!(
-            reg(Channel::Connector, Some("eyJhbGciOi.any thing.at-all"))
-                .validate(user())
-                .is_ok()
+            reg(
+                DeviceChannel::Connector,
+                Some("eyJhbGciOi.any thing.at-all")
+            )
+            .validate(user())
+            .is_ok()
         );
     }
 
     #[test]
     fn webpush_needs_a_valid_subscription() {
-        let mut r = reg(Channel::Webpush, None);
+        let mut r = reg(DeviceChannel::Webpush, None);
         r.subscription = Some(WebPushSubscription {
             endpoint: "https://push.example.net/x".into(),
             keys: SubscriptionKeys {

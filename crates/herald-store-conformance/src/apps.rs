@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use herald_engine::device::Channel;
+use herald_engine::device::DeviceChannel;
 use herald_engine::store::{Store, StoredApp};
 use serde_json::json;
 
@@ -65,7 +65,7 @@ pub async fn deleting_an_app_deletes_its_devices(store: Arc<dyn Store>) {
     let (gone_1, _) = store
         .register_device(
             &t,
-            &registration("mobile", "u1", Channel::Fcm, "tok-1"),
+            &registration("mobile", "u1", DeviceChannel::Fcm, "tok-1"),
             device_id("d1"),
             at(1),
         )
@@ -74,7 +74,7 @@ pub async fn deleting_an_app_deletes_its_devices(store: Arc<dyn Store>) {
     let (gone_2, _) = store
         .register_device(
             &t,
-            &registration("mobile", "u2", Channel::Fcm, "tok-2"),
+            &registration("mobile", "u2", DeviceChannel::Fcm, "tok-2"),
             device_id("d2"),
             at(1),
         )
@@ -83,7 +83,7 @@ pub async fn deleting_an_app_deletes_its_devices(store: Arc<dyn Store>) {
     let (kept, _) = store
         .register_device(
             &t,
-            &registration("web", "u1", Channel::Fcm, "tok-3"),
+            &registration("web", "u1", DeviceChannel::Fcm, "tok-3"),
             device_id("d3"),
             at(1),
         )

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use herald_engine::device::{Channel, Registered};
+use herald_engine::device::{DeviceChannel, Registered};
 use herald_engine::ids::KeyId;
 use herald_engine::store::{Store, StoredApp, UnreadCount};
 use herald_engine::tenant::ApiKey;
@@ -29,7 +29,7 @@ pub async fn tenants_never_see_each_others_data(store: Arc<dyn Store>) {
             "created in each tenant"
         );
         let installed = from_installation(
-            registration("mobile", "u1", Channel::Fcm, "tok-1"),
+            registration("mobile", "u1", DeviceChannel::Fcm, "tok-1"),
             "inst-1",
         );
         let (_, registered) = store
@@ -67,7 +67,7 @@ pub async fn tenants_never_see_each_others_data(store: Arc<dyn Store>) {
     let (moved, registered) = store
         .register_device(
             &beta,
-            &registration("mobile", "u2", Channel::Fcm, "tok-1"),
+            &registration("mobile", "u2", DeviceChannel::Fcm, "tok-1"),
             device_id("d2"),
             at(2),
         )
@@ -78,7 +78,7 @@ pub async fn tenants_never_see_each_others_data(store: Arc<dyn Store>) {
         (device_id("d1"), Registered::Transferred)
     );
     let rotated = from_installation(
-        registration("mobile", "u3", Channel::Fcm, "tok-9"),
+        registration("mobile", "u3", DeviceChannel::Fcm, "tok-9"),
         "inst-1",
     );
     let (_, registered) = store

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use herald_engine::device::{Channel, DeviceRegistration, Platform};
+use herald_engine::device::{DeviceChannel, DeviceRegistration, Platform};
 use herald_engine::event::NewEvent;
 use herald_engine::ids::{AppId, ConversationId, DeviceId, EventId, TenantId, UserId};
 use herald_engine::participant::{Membership, Participant, Role};
@@ -108,7 +108,12 @@ pub fn participant(user_id: &str, role: Role) -> Participant {
     }
 }
 
-pub fn registration(app: &str, owner: &str, channel: Channel, token: &str) -> DeviceRegistration {
+pub fn registration(
+    app: &str,
+    owner: &str,
+    channel: DeviceChannel,
+    token: &str,
+) -> DeviceRegistration {
     DeviceRegistration {
         app_id: app_id(app),
         user_id: user(owner),

@@ -1,7 +1,7 @@
 //! Devices. A device is unique per (tenant, app, channel, token); registration follows SPEC §2.3
 //! (see `register`).
 
-use herald_engine::device::{Channel, Device, DeviceRegistration, Platform, Registered};
+use herald_engine::device::{Device, DeviceChannel, DeviceRegistration, Platform, Registered};
 use herald_engine::ids::{AppId, DeviceId, TenantId, UserId};
 use herald_engine::store::StoreError;
 use rusqlite::types::Type;
@@ -326,7 +326,7 @@ fn device_from(row: &Row<'_>) -> rusqlite::Result<Device> {
         id: parsed_at(row, 0, DeviceId::parse)?,
         app_id: parsed_at(row, 1, AppId::parse)?,
         user_id: parsed_at(row, 2, UserId::parse)?,
-        channel: parsed_at(row, 3, |s| known(Channel::parse(&s), "channel"))?,
+        channel: parsed_at(row, 3, |s| known(DeviceChannel::parse(&s), "channel"))?,
         token: row.get(4)?,
         subscription,
         platform: parsed_at(row, 6, |s| known(Platform::parse(&s), "platform"))?,

@@ -1,7 +1,7 @@
 //! What one APNs request carries: the device check, the headers and the payload.
 
 use herald_engine::app::ApnsSection;
-use herald_engine::device::{Channel as DeviceChannel, Device};
+use herald_engine::device::{Device, DeviceChannel};
 use herald_engine::push::{Delivery, DeliveryOutcome};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 

@@ -44,7 +44,7 @@ use async_trait::async_trait;
 use herald_engine::app::{AppConfig, FcmSection};
 use herald_engine::clock::Clock;
 use herald_engine::delivery::Channel;
-use herald_engine::device::{Channel as DeviceChannel, Device};
+use herald_engine::device::{Device, DeviceChannel};
 use herald_engine::push::{Delivery, DeliveryOutcome, Target};
 
 use self::auth::AccessTokens;

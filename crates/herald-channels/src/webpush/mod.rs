@@ -40,7 +40,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use herald_engine::app::AppConfig;
 use herald_engine::clock::Clock;
 use herald_engine::delivery::Channel;
-use herald_engine::device::{Channel as DeviceChannel, Device, WebPushSubscription};
+use herald_engine::device::{Device, DeviceChannel, WebPushSubscription};
 use herald_engine::push::{Delivery, DeliveryOutcome, Push, Target};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 

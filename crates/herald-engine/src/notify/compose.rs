@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::app::{AppConfig, ContentMode};
-use crate::device::{Channel, Device};
+use crate::device::{Device, DeviceChannel};
 use crate::event::{EventBody, StoredEvent};
 use crate::ids::{AppId, ConversationId, TenantId, UserId};
 use crate::notify::NewIds;
@@ -72,7 +72,7 @@ pub fn targets(
     let is_call = matches!(subject.kind, PushKind::IncomingCall | PushKind::RevokedCall);
     let voip_installations: BTreeSet<&str> = of_app
         .iter()
-        .filter(|d| d.channel == Channel::ApnsVoip)
+        .filter(|d| d.channel == DeviceChannel::ApnsVoip)
         .filter_map(|d| d.installation_id.as_deref())
         .collect();
     let mut targets: Vec<Target> = of_app
@@ -80,8 +80,8 @@ pub fn targets(
         .filter(|d| channels.is_empty() || channels.iter().any(|c| c == d.channel.as_str()))
         .filter(|d| match d.channel {
             // VoIP tokens only ever carry calls.
-            Channel::ApnsVoip => is_call,
-            Channel::Apns if is_call => !d
+            DeviceChannel::ApnsVoip => is_call,
+            DeviceChannel::Apns if is_call => !d
                 .installation_id
                 .as_deref()
                 .is_some_and(|i| voip_installations.contains(i)),

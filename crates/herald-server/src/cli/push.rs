@@ -13,7 +13,7 @@ use clap::Subcommand;
 use herald_engine::app::AppConfig;
 use herald_engine::clock::{Clock, SystemClock};
 use herald_engine::delivery::Channel;
-use herald_engine::device::Channel as DeviceChannel;
+use herald_engine::device::DeviceChannel;
 use herald_engine::ids::{AppId, DeviceId, TenantId};
 use herald_engine::push::{Delivery, DeliveryOutcome, Push, PushKind, Target};
 use herald_runtime::delivery::DeliveryCore;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herald_engine::clock::{Clock, ManualClock};
-use herald_engine::device::{Channel, DeviceRegistration, Platform};
+use herald_engine::device::{DeviceChannel, DeviceRegistration, Platform};
 use herald_engine::ids::{AppId, ConversationId, DeviceId, TenantId, UserId};
 use herald_engine::participant::{Participant, Role};
 use herald_runtime::live::presence::PresenceState;
@@ -109,7 +109,7 @@ async fn presence_storm_no_push_to_a_looking_user_none_missed_every_decision_exp
         let device = DeviceRegistration {
             app_id: app.clone(),
             user_id: user,
-            channel: Channel::Apns,
+            channel: DeviceChannel::Apns,
             token: format!("{u:08x}"),
             subscription: None,
             platform: Platform::Ios,

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use herald_engine::delivery::{DeliveryQueue, DeliveryStatus, DeliveryView, Settlement};
-use herald_engine::device::Channel;
+use herald_engine::device::DeviceChannel;
 use herald_engine::push::{Delivery, Target};
 use time::Duration;
 
@@ -175,7 +175,7 @@ pub async fn a_delivery_to_a_device_moved_to_another_user_is_cancelled(fx: &dyn 
     let (moved, _) = store
         .register_device(
             &t,
-            &registration("mobile", "u2", Channel::Fcm, "tok-1"),
+            &registration("mobile", "u2", DeviceChannel::Fcm, "tok-1"),
             device_id("dev-new"),
             at(1),
         )

@@ -19,7 +19,7 @@ pub use targets::*;
 use std::sync::Arc;
 
 use herald_engine::delivery::{Attempt, DeliveryQueue, DeliveryView, Settlement};
-use herald_engine::device::{Channel, Device};
+use herald_engine::device::{Device, DeviceChannel};
 use herald_engine::ids::TenantId;
 use herald_engine::push::{Delivery, DeliveryOutcome, Push, PushKind, Target};
 use time::{Duration, OffsetDateTime};
@@ -97,7 +97,7 @@ fn to_device(t: &TenantId, id: &str, notification: &str, device: &Device) -> Del
 
 async fn device(fx: &dyn DeliveryFixture, t: &TenantId, id: &str, token: &str) -> Device {
     let r = from_installation(
-        registration("mobile", "u1", Channel::Fcm, token),
+        registration("mobile", "u1", DeviceChannel::Fcm, token),
         &format!("inst-{id}"),
     );
     fx.store()

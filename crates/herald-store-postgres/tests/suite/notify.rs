@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use herald_engine::delivery::{Attempt, DeliveryQueue, Settlement};
-use herald_engine::device::Channel;
+use herald_engine::device::DeviceChannel;
 use herald_engine::notify::quiet::Preferences;
 use herald_engine::notify::record::{NotificationRecord, Status};
 use herald_engine::notify::store::{HealthCheck, NotifyCommit, NotifyStore, ThreadKey};
@@ -132,7 +132,7 @@ async fn a_user_context_holds_devices_state_preferences_email_and_badge() {
     let (pg, _schema) = fresh().await;
     let store: Arc<dyn Store> = pg.clone();
     let t = tenant("acme");
-    let reg = registration("chat", "ann", Channel::Apns, "tok");
+    let reg = registration("chat", "ann", DeviceChannel::Apns, "tok");
     store
         .register_device(&t, &reg, device_id("d1"), at(1))
         .await
@@ -274,7 +274,12 @@ async fn health_checks_expire_into_unhealthy_devices_until_acknowledged() {
     let (pg, _schema) = fresh().await;
     let store: Arc<dyn Store> = pg.clone();
     let t = tenant("acme");
-    let reg = registration("chat", "ann", Channel::Webpush, "https://push.example/1");
+    let reg = registration(
+        "chat",
+        "ann",
+        DeviceChannel::Webpush,
+        "https://push.example/1",
+    );
     store
         .register_device(&t, &reg, device_id("w1"), at(1))
         .await

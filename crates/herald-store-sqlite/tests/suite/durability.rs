@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use herald_engine::device::Channel;
+use herald_engine::device::DeviceChannel;
 use herald_engine::store::Store;
 use herald_store_conformance::support::{
     append, at, conversation, device_id, joined, message, registration, tenant, user,
@@ -27,7 +27,7 @@ async fn committed_writes_survive_reopening_the_file() {
     let (device, _) = store
         .register_device(
             &t,
-            &registration("mobile", "v1", Channel::Fcm, "tok-1"),
+            &registration("mobile", "v1", DeviceChannel::Fcm, "tok-1"),
             device_id("d1"),
             at(1),
         )

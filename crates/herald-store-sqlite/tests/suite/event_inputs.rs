@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use herald_engine::device::Channel;
+use herald_engine::device::DeviceChannel;
 use herald_engine::notify::store::{MAX_TRANSCRIPT_LINES, NotifyStore};
 use herald_engine::store::Store;
 use herald_store_conformance::support::{
@@ -20,7 +20,7 @@ async fn a_batch_of_inputs_matches_the_single_reads_it_replaces() {
     store
         .register_device(
             &t,
-            &registration("chat", "visitor", Channel::Apns, "tok-1"),
+            &registration("chat", "visitor", DeviceChannel::Apns, "tok-1"),
             device_id("d1"),
             at(1),
         )

@@ -11,7 +11,7 @@
 //! `herald` carries what the app needs to act without asking: the conversation, position,
 //! counts, kind and ids. The badge is always the user's absolute total.
 
-use herald_engine::device::Channel as DeviceChannel;
+use herald_engine::device::DeviceChannel;
 use herald_engine::notify::content::shorten;
 use herald_engine::push::{Delivery, Push, PushKind};
 use serde_json::{Map, Value, json};

@@ -1,5 +1,5 @@
 use super::*;
-use herald_engine::device::Channel as DeviceChannel;
+use herald_engine::device::DeviceChannel;
 use herald_engine::ids::{AppId, ConversationId, DeviceId, TenantId, UserId};
 use herald_engine::push::{PushSender, Target};
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use herald_channels::apns::{ApnsChannel, ApnsOptions};
 use herald_engine::app::AppConfig;
 use herald_engine::clock::{Clock, SystemClock};
-use herald_engine::device::{Channel as DeviceChannel, Device, Platform};
+use herald_engine::device::{Device, DeviceChannel, Platform};
 use herald_engine::ids::{AppId, ConversationId, DeviceId, TenantId, UserId};
 use herald_engine::push::{Delivery, DeliveryOutcome, Push, PushKind, Target};
 use herald_testkit::fake_apns::{KEY_ID, TEAM_ID};

@@ -1,7 +1,7 @@
 //! Payload fitting: a message too large is cut on a character boundary.
 
 use herald_engine::delivery::Channel;
-use herald_engine::device::Channel as DeviceChannel;
+use herald_engine::device::DeviceChannel;
 use herald_engine::push::PushKind;
 use herald_testkit::fake_apns::FakeApns;
 use time::OffsetDateTime;

@@ -22,7 +22,7 @@ use std::time::Duration;
 use herald_channels::fcm::{FcmChannel, FcmOptions};
 use herald_engine::app::AppConfig;
 use herald_engine::clock::{Clock, ManualClock};
-use herald_engine::device::{Channel as DeviceChannel, Device, Platform};
+use herald_engine::device::{Device, DeviceChannel, Platform};
 use herald_engine::ids::{AppId, ConversationId, DeviceId, TenantId, UserId};
 use herald_engine::push::{Delivery, DeliveryOutcome, Push, PushKind, Target};
 use herald_testkit::fake_fcm::{FakeFcm, FcmMessage};

@@ -13,7 +13,7 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
 use crate::app::{AppConfig, SmtpSection};
-use crate::device::{Channel, Device, Platform};
+use crate::device::{Device, DeviceChannel, Platform};
 use crate::event::{Actor, EventBody, MessageCreated, NewEvent, StoredEvent};
 use crate::ids::{AppId, ConversationId, DeviceId, EventId, TenantId, UserId};
 use crate::notify::record::{NotificationRecord, Status};
@@ -94,7 +94,7 @@ pub fn device(u: &str) -> Device {
         id: DeviceId::parse(format!("dev-{u}")).unwrap(),
         app_id: app(),
         user_id: user(u),
-        channel: Channel::Fcm,
+        channel: DeviceChannel::Fcm,
         token: format!("token-{u}"),
         subscription: None,
         platform: Platform::Android,
