@@ -16,8 +16,9 @@
 //!
 //! Every write is one transaction, committed before the method answers (with PostgreSQL's
 //! default `synchronous_commit = on` the commit is flushed to the WAL): an acknowledgement means
-//! committed. A transaction that hits a deadlock (two batches locking conversations in
-//! opposite orders) or a unique-key race with another node runs again. Reads run in one
+//! committed. A batch locks its conversations in sorted order, so batches do not deadlock one
+//! another; a transaction that still hits a deadlock, a serialization failure or a unique-key
+//! race with another node runs again after a short pause. Reads run in one
 //! read-only `REPEATABLE READ` transaction, so a multi-statement read is one snapshot.
 //!
 //! Times are stored with millisecond precision: a time read back is the written one truncated
@@ -55,6 +56,9 @@ use crate::pool::Connections;
 /// How often a transaction that deadlocked or lost a unique-key race runs again.
 const RETRIES: usize = 5;
 
+/// The pause before the first run again; it doubles each time (5, 10, 20, 40, 80 ms).
+const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// Runs `$body` (an expression using the transaction `$tx`) in one read-write transaction and
 /// commits it before answering; runs it again after a deadlock or a lost unique-key race.
 macro_rules! write_tx {
@@ -69,8 +73,11 @@ macro_rules! write_tx {
                     break Ok(value);
                 }
                 Err(e) if $crate::codec::retryable(&e) && tries < $crate::RETRIES => {
-                    tries += 1;
                     drop($tx);
+                    drop(client);
+                    // The other side is committing: give it a moment, longer each time.
+                    tokio::time::sleep($crate::RETRY_PAUSE * (1u32 << tries)).await;
+                    tries += 1;
                 }
                 Err(e) => break Err(e),
             }

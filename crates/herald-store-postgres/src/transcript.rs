@@ -8,7 +8,7 @@
 //! positions one after another and a rolled-back append gives its position back. A failing
 //! event returns an error, which rolls the whole batch back.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use herald_engine::event::{Actor, EventBody, NewEvent, StoredEvent};
 use herald_engine::ids::{ConversationId, EventId, TenantId, UserId};
@@ -40,12 +40,21 @@ pub(crate) async fn lock_conversation(
 }
 
 /// Appends a batch; the first failing event fails it all (the transaction rolls back).
+///
+/// The batch's conversations are locked up front in one order (sorted ids) that every batch
+/// shares, so two batches naming the same conversations in opposite orders wait for each
+/// other instead of deadlocking. `append` takes each lock again; advisory locks are re-entrant.
 pub(crate) async fn append_batch(
     tx: &Tx<'_>,
     tenant: &TenantId,
     events: &[NewEvent],
     now: OffsetDateTime,
 ) -> Result<Vec<Appended>, StoreError> {
+    let conversations: BTreeSet<&ConversationId> =
+        events.iter().map(|e| &e.conversation_id).collect();
+    for conversation in conversations {
+        lock_conversation(tx, tenant, conversation).await?;
+    }
     let mut appended = Vec::with_capacity(events.len());
     for (index, event) in events.iter().enumerate() {
         appended.push(append(tx, tenant, index, event, now).await?);
