@@ -1,11 +1,12 @@
 //! The notification engine's decisions (SPEC §3), as pure functions over explicit state and an
 //! explicit `now`. [`plan`] decides whole engine steps from the rule modules (`who`, `timing`,
-//! `quiet`, `calls`, `content`, `compose`, `record`); the server's engine task loads what a plan
-//! reads, calls it once, and commits what it returns.
+//! `quiet`, `calls`, `content`, `lead`, `compose`, `record`); the server's engine task loads
+//! what a plan reads, calls it once, and commits what it returns.
 
 pub mod calls;
 pub mod compose;
 pub mod content;
+pub mod lead;
 pub mod plan;
 pub mod quiet;
 pub mod record;

@@ -229,7 +229,8 @@ impl<'a> Plan<'a> {
         self.inputs.memberships.get(&key)
     }
 
-    /// The newest `n` messages at or before `position`, oldest first.
+    /// The newest `n` messages at or before `position`, oldest first, then the notice at
+    /// `position` if there is one (it leads the push: [`crate::notify::lead`]).
     fn recent(
         &self,
         tenant: &TenantId,
@@ -239,6 +240,10 @@ impl<'a> Plan<'a> {
     ) -> Vec<StoredEvent> {
         let key = (tenant.clone(), conversation.clone(), position);
         let recent = self.inputs.recent.get(&key).map_or(&[][..], Vec::as_slice);
+        let notice = recent
+            .last()
+            .is_some_and(|e| matches!(e.event.body, EventBody::Notice(..)));
+        let n = n + usize::from(notice);
         recent[recent.len().saturating_sub(n)..].to_vec()
     }
 

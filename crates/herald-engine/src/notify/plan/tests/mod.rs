@@ -4,6 +4,7 @@
 mod calls;
 mod health;
 mod messages;
+mod notices;
 mod reads;
 mod timers;
 
