@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use herald_engine::device::{
-    DeviceChannel, Device, Platform, Registered, SubscriptionKeys, WebPushSubscription,
+    Device, DeviceChannel, Platform, Registered, SubscriptionKeys, WebPushSubscription,
 };
 use herald_engine::store::Store;
 

@@ -17,6 +17,19 @@ pub mod who;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::event::EventBody;
+
+/// Whether an appended event waits in the outbox for the engine. Membership changes decide
+/// nothing, except a participant someone else added (an invitation, a forward): they may be
+/// told they were added. Stores queue by this rule, in the append's transaction.
+pub fn evaluates(body: &EventBody) -> bool {
+    match body {
+        EventBody::ParticipantJoined(j) => j.by.is_some(),
+        EventBody::ParticipantLeft(_) => false,
+        _ => true,
+    }
+}
+
 /// Whether the user is looking, as the live sessions tell (see the server's presence view).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
