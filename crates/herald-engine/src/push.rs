@@ -27,6 +27,8 @@ pub enum PushKind {
     RevokedCall,
     /// A call nobody answered (visible).
     MissedCall,
+    /// Someone added the user to a conversation: an invitation or a forward (visible).
+    Invitation,
     /// A proactive notification from `POST /v1/notifications` (visible).
     Proactive,
     /// The messages of a conversation still unread after the app's `email_delay_ms` (email).
@@ -44,6 +46,7 @@ impl PushKind {
             PushKind::IncomingCall => "incoming_call",
             PushKind::RevokedCall => "revoked_call",
             PushKind::MissedCall => "missed_call",
+            PushKind::Invitation => "invitation",
             PushKind::Proactive => "proactive",
             PushKind::Digest => "digest",
             PushKind::HealthCheck => "health_check",

@@ -39,7 +39,9 @@ pub fn webhook_event(kind: PushKind) -> Option<&'static str> {
         PushKind::IncomingCall => Some("push_notification.incoming_call"),
         PushKind::RevokedCall => Some("push_notification.revoked_call"),
         PushKind::MissedCall => Some("push_notification.missed_call"),
-        PushKind::Proactive | PushKind::Digest | PushKind::HealthCheck => None,
+        PushKind::Invitation | PushKind::Proactive | PushKind::Digest | PushKind::HealthCheck => {
+            None
+        }
     }
 }
 
@@ -208,7 +210,11 @@ pub fn bare(subject: &Subject<'_>, facts: &Facts) -> Push {
         collapse_key,
         high_priority: matches!(
             subject.kind,
-            PushKind::IncomingCall | PushKind::NewMessage | PushKind::Notice | PushKind::MissedCall
+            PushKind::IncomingCall
+                | PushKind::NewMessage
+                | PushKind::Notice
+                | PushKind::Invitation
+                | PushKind::MissedCall
         ),
         data: Default::default(),
         created_at: facts.now,
@@ -350,6 +356,33 @@ pub fn call(subject: &Subject<'_>, facts: &Facts, caller_name: &str, locale: Opt
         "missed_call"
     };
     let (title, body) = content::render(kind, locale, &subject.app.templates, &vars);
+    push.title = Some(title);
+    push.body = Some(body);
+    push
+}
+
+/// An invitation push: who added the user to the conversation.
+pub fn invitation(
+    subject: &Subject<'_>,
+    facts: &Facts,
+    inviter_name: &str,
+    locale: Option<&str>,
+) -> Push {
+    let mut push = bare(subject, facts);
+    if subject.app.content.mode == ContentMode::MetadataOnly {
+        return push;
+    }
+    let vars = Vars::from([
+        ("inviter_name", inviter_name.to_string()),
+        (
+            "conversation_id",
+            subject
+                .conversation
+                .map(|c| c.to_string())
+                .unwrap_or_default(),
+        ),
+    ]);
+    let (title, body) = content::render("invitation", locale, &subject.app.templates, &vars);
     push.title = Some(title);
     push.body = Some(body);
     push

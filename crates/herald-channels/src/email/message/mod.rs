@@ -37,6 +37,7 @@ pub fn emailed(kind: PushKind) -> bool {
         }
         PushKind::NewMessage
         | PushKind::Notice
+        | PushKind::Invitation
         | PushKind::Read
         | PushKind::RevokedCall
         | PushKind::HealthCheck => false,

@@ -13,6 +13,7 @@ pub(super) const DEFAULTS: &[(&str, &str, &str, &str)] = &[
     ("missed_call", "en", "Missed call", "You missed a call from {caller_name}"),
     ("notice", "en", "New notice", "{text}"),
     ("notice_push_url", "en", "New link", "{url}"),
+    ("invitation", "en", "New conversation", "{inviter_name} added you to a conversation"),
     // German.
     ("new_message", "de", "Neue Nachricht von {sender_name}", "{text}"),
     ("new_messages", "de", "{count} neue Nachrichten von {sender_name}", "{text}"),
@@ -20,6 +21,7 @@ pub(super) const DEFAULTS: &[(&str, &str, &str, &str)] = &[
     ("missed_call", "de", "Verpasster Anruf", "Verpasster Anruf von {caller_name}"),
     ("notice", "de", "Neuer Hinweis", "{text}"),
     ("notice_push_url", "de", "Neuer Link", "{url}"),
+    ("invitation", "de", "Neue Unterhaltung", "{inviter_name} hat Sie zu einer Unterhaltung hinzugefügt"),
     // French.
     ("new_message", "fr", "Nouveau message de {sender_name}", "{text}"),
     ("new_messages", "fr", "{count} nouveaux messages de {sender_name}", "{text}"),
@@ -27,6 +29,7 @@ pub(super) const DEFAULTS: &[(&str, &str, &str, &str)] = &[
     ("missed_call", "fr", "Appel manqué", "Appel manqué de {caller_name}"),
     ("notice", "fr", "Nouvel avis", "{text}"),
     ("notice_push_url", "fr", "Nouveau lien", "{url}"),
+    ("invitation", "fr", "Nouvelle conversation", "{inviter_name} vous a ajouté à une conversation"),
     // Spanish.
     ("new_message", "es", "Nuevo mensaje de {sender_name}", "{text}"),
     ("new_messages", "es", "{count} mensajes nuevos de {sender_name}", "{text}"),
@@ -34,6 +37,7 @@ pub(super) const DEFAULTS: &[(&str, &str, &str, &str)] = &[
     ("missed_call", "es", "Llamada perdida", "Llamada perdida de {caller_name}"),
     ("notice", "es", "Nuevo aviso", "{text}"),
     ("notice_push_url", "es", "Nuevo enlace", "{url}"),
+    ("invitation", "es", "Nueva conversación", "{inviter_name} te ha añadido a una conversación"),
     // Portuguese.
     ("new_message", "pt", "Nova mensagem de {sender_name}", "{text}"),
     ("new_messages", "pt", "{count} novas mensagens de {sender_name}", "{text}"),
@@ -41,4 +45,5 @@ pub(super) const DEFAULTS: &[(&str, &str, &str, &str)] = &[
     ("missed_call", "pt", "Chamada perdida", "Chamada perdida de {caller_name}"),
     ("notice", "pt", "Novo aviso", "{text}"),
     ("notice_push_url", "pt", "Novo link", "{url}"),
+    ("invitation", "pt", "Nova conversa", "{inviter_name} adicionou você a uma conversa"),
 ];

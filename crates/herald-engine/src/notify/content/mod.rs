@@ -2,7 +2,7 @@
 //! built-in defaults an app can override; `metadata_only` apps send no text at all.
 //!
 //! Templates use `{name}` placeholders: `{sender_name}`, `{text}`, `{count}`, `{unread}`,
-//! `{caller_name}`, `{conversation_id}`, `{url}`. Values are inserted as plain text (channels
+//! `{caller_name}`, `{inviter_name}`, `{conversation_id}`, `{url}`. Values are inserted as plain text (channels
 //! escape for their own formats). The built-in texts are in `defaults`.
 
 mod defaults;
@@ -23,6 +23,7 @@ pub const TEMPLATE_KINDS: &[&str] = &[
     "missed_call",
     "notice",
     "notice_push_url",
+    "invitation",
 ];
 pub const PLACEHOLDERS: &[&str] = &[
     "sender_name",
@@ -30,6 +31,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "count",
     "unread",
     "caller_name",
+    "inviter_name",
     "conversation_id",
     "url",
 ];

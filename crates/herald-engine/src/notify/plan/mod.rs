@@ -2,7 +2,7 @@
 //! everything a step reads into [`Inputs`], calls one plan — [`events`], [`timers`],
 //! [`foreground`] or [`health_checks`] — and commits what it answers. Every SPEC §3 rule and
 //! every decision-log wording lives here or in the rule modules the plan calls (`who`,
-//! `timing`, `quiet`, `calls`, `compose`).
+//! `timing`, `quiet`, `calls`, `lead`, `compose`).
 //!
 //! A plan owns the commit it builds: a step decides several events or timers in turn, and each
 //! must see what the earlier ones decided (threads, user states, calls, records), so every read
@@ -12,6 +12,7 @@ mod calls;
 mod dispatch;
 pub mod health;
 pub mod inputs;
+mod invitation;
 mod message;
 mod proactive;
 mod read;
@@ -193,7 +194,10 @@ impl<'a> Plan<'a> {
                 calls::ringing(self, tenant, &apps, event, ringing);
             }
             EventBody::Call(kind, update) => calls::over(self, tenant, &apps, event, *kind, update),
-            EventBody::ParticipantJoined(_) | EventBody::ParticipantLeft(_) => {}
+            EventBody::ParticipantJoined(joined) => {
+                invitation::added(self, tenant, &apps, event, joined, members);
+            }
+            EventBody::ParticipantLeft(_) => {}
         }
     }
 

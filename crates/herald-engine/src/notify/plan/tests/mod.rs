@@ -3,6 +3,7 @@
 
 mod calls;
 mod health;
+mod invitations;
 mod messages;
 mod notices;
 mod reads;
