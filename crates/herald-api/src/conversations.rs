@@ -112,6 +112,11 @@ pub struct PutParticipant {
     pub name: Option<String>,
     /// Where notification emails go when the user's preferences name no address.
     pub email: Option<String>,
+    /// Who added them (the agent who invited them or forwarded the conversation to them).
+    /// A participant added by someone else is told with an `invitation` push when away, per
+    /// the app's rules; one who joins on their own is not.
+    #[schema(example = "agent-7")]
+    pub by: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -144,12 +149,14 @@ pub async fn put_participant(
         email: body.email,
     };
     participant.validate()?;
+    let by = body.by.map(|by| parse_id::<UserId>("by", by)).transpose()?;
     let appended = state
         .store
         .put_participant(
             &caller.tenant,
             &cid,
             &participant,
+            by.as_ref(),
             generated_event_id("membership"),
             state.clock.now(),
         )

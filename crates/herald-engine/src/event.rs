@@ -74,6 +74,9 @@ pub struct Notice {
 #[serde(deny_unknown_fields)]
 pub struct ParticipantJoined {
     pub participant: Participant,
+    /// Who added them (an invitation, a forward); absent when they joined on their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<UserId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -236,7 +239,9 @@ impl EventBody {
             EventBody::MessageCreated(m) => Some(&m.sender.id),
             EventBody::MessageRead(r) => Some(&r.reader_id),
             EventBody::Notice(_, n) => n.actor.as_ref().map(|a| &a.id),
-            EventBody::ParticipantJoined(j) => Some(&j.participant.user_id),
+            EventBody::ParticipantJoined(j) => {
+                Some(j.by.as_ref().unwrap_or(&j.participant.user_id))
+            }
             EventBody::ParticipantLeft(l) => Some(&l.user_id),
             EventBody::CallRinging(c) => Some(&c.caller.id),
             EventBody::Call(_, c) => c.by.as_ref(),

@@ -16,6 +16,9 @@ use crate::participant::Role;
 pub enum PushKind {
     /// One or more new messages (visible).
     NewMessage,
+    /// A transcript notice that pushes (`notice.push_url`, `notice.custom`, …), possibly
+    /// standing for messages before it too (visible). Its `event_id` is the notice's.
+    Notice,
     /// The conversation was read elsewhere: clear what was shown (silent).
     Read,
     /// A call is ringing (visible, high priority, VoIP where possible).
@@ -24,6 +27,8 @@ pub enum PushKind {
     RevokedCall,
     /// A call nobody answered (visible).
     MissedCall,
+    /// Someone added the user to a conversation: an invitation or a forward (visible).
+    Invitation,
     /// A proactive notification from `POST /v1/notifications` (visible).
     Proactive,
     /// The messages of a conversation still unread after the app's `email_delay_ms` (email).
@@ -36,10 +41,12 @@ impl PushKind {
     pub fn as_str(self) -> &'static str {
         match self {
             PushKind::NewMessage => "new_message",
+            PushKind::Notice => "notice",
             PushKind::Read => "read",
             PushKind::IncomingCall => "incoming_call",
             PushKind::RevokedCall => "revoked_call",
             PushKind::MissedCall => "missed_call",
+            PushKind::Invitation => "invitation",
             PushKind::Proactive => "proactive",
             PushKind::Digest => "digest",
             PushKind::HealthCheck => "health_check",
@@ -116,7 +123,7 @@ pub struct Push {
     pub collapse_key: String,
     /// High priority: calls, and visible messages. Silent pushes are never high priority.
     pub high_priority: bool,
-    /// Custom string data (proactive notifications).
+    /// Custom string data: a proactive notification's, or `url` of a `notice.push_url`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub data: BTreeMap<String, String>,
     #[serde(with = "time::serde::rfc3339")]

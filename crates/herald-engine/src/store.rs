@@ -158,12 +158,14 @@ pub trait Store: Send + Sync + 'static {
         events: Vec<NewEvent>,
         now: OffsetDateTime,
     ) -> Result<Vec<Appended>, StoreError>;
-    /// Upserts a participant; appends `participant.joined` only when membership changed.
+    /// Upserts a participant; appends `participant.joined` only when membership changed,
+    /// carrying `by`, who added them (an invitation or a forward: the engine may tell them).
     async fn put_participant(
         &self,
         tenant: &TenantId,
         conversation: &ConversationId,
         participant: &Participant,
+        by: Option<&UserId>,
         event_id: EventId,
         now: OffsetDateTime,
     ) -> Result<Option<Appended>, StoreError>;

@@ -176,6 +176,7 @@ macro_rules! store_conformance_tests {
             participant_left_removes_the_member_and_still_tells_them,
             effects_name_every_participant_and_each_changed_count,
             put_participant_appends_only_when_membership_changes,
+            put_participant_keeps_who_added_them,
             remove_participant_appends_only_for_members,
             // Reads and unread counts.
             unread_counts_follow_messages_and_reads,

@@ -242,7 +242,7 @@ pub async fn put_participant_appends_only_when_membership_changes(store: Arc<dyn
     let c1 = conversation("c1");
     let v1 = participant("v1", Role::Visitor);
     let added = store
-        .put_participant(&t, &c1, &v1, event_id("p1"), at(30))
+        .put_participant(&t, &c1, &v1, None, event_id("p1"), at(30))
         .await
         .unwrap()
         .expect("a new participant is announced");
@@ -257,7 +257,7 @@ pub async fn put_participant_appends_only_when_membership_changes(store: Arc<dyn
     assert_eq!(effects(&added).recipients, users(&["v1"]));
 
     let unchanged = store
-        .put_participant(&t, &c1, &v1, event_id("p2"), at(31))
+        .put_participant(&t, &c1, &v1, None, event_id("p2"), at(31))
         .await
         .unwrap();
     assert_eq!(unchanged, None);
@@ -273,7 +273,7 @@ pub async fn put_participant_appends_only_when_membership_changes(store: Arc<dyn
         ..v1
     };
     let changed = store
-        .put_participant(&t, &c1, &renamed, event_id("p3"), at(32))
+        .put_participant(&t, &c1, &renamed, None, event_id("p3"), at(32))
         .await
         .unwrap()
         .expect("a change is announced");
@@ -291,11 +291,49 @@ pub async fn put_participant_appends_only_when_membership_changes(store: Arc<dyn
     };
     assert!(
         store
-            .put_participant(&t, &c1, &secondary, event_id("p4"), at(33))
+            .put_participant(&t, &c1, &secondary, None, event_id("p4"), at(33))
             .await
             .unwrap()
             .is_some()
     );
+}
+
+/// An agent forwarding a conversation to another (or inviting them) adds them `by` themselves:
+/// the transcript keeps who added them, since the engine may tell the new participant, and
+/// reading it back must say the same.
+pub async fn put_participant_keeps_who_added_them(store: Arc<dyn Store>) {
+    let t = tenant("acme");
+    let c1 = conversation("c1");
+    let forwarder = user("a1");
+    let a2 = participant("a2", Role::Agent);
+    let added = store
+        .put_participant(&t, &c1, &a2, Some(&forwarder), event_id("f1"), at(30))
+        .await
+        .unwrap()
+        .expect("a new participant is announced");
+    let joined = |body: &EventBody| match body {
+        EventBody::ParticipantJoined(j) => (j.participant.clone(), j.by.clone()),
+        other => panic!("expected participant.joined, got {other:?}"),
+    };
+    let expected = (a2.clone(), Some(forwarder.clone()));
+    assert_eq!(joined(&effects(&added).event.event.body), expected);
+    let read_back = transcript(&store, &t, "c1").await;
+    assert_eq!(joined(&read_back[0].body), expected, "as stored");
+    assert_eq!(
+        read_back[0].body.actor_id(),
+        Some(&forwarder),
+        "the one who added them caused it"
+    );
+    assert!(
+        membership(&store, &t, "c1", "a2").await.is_some(),
+        "and they are a participant"
+    );
+
+    let again = store
+        .put_participant(&t, &c1, &a2, Some(&user("a3")), event_id("f2"), at(31))
+        .await
+        .unwrap();
+    assert_eq!(again, None, "adding a participant again changes nothing");
 }
 
 pub async fn remove_participant_appends_only_for_members(store: Arc<dyn Store>) {

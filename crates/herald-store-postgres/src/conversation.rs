@@ -15,12 +15,13 @@ use crate::codec::{Tx, corrupt, count_at, get, int, limit, query, query_opt, row
 use crate::membership;
 use crate::transcript::{append, beyond_the_transcript, lock_conversation, not_a_participant};
 
-/// Appends `participant.joined` only when the participant is new or changed.
+/// Appends `participant.joined` only when the participant is new or changed, with who added
+/// them.
 pub(crate) async fn put_participant(
     tx: &Tx<'_>,
     tenant: &TenantId,
     conversation: &ConversationId,
-    participant: &Participant,
+    (participant, by): (&Participant, Option<&UserId>),
     event_id: EventId,
     now: OffsetDateTime,
 ) -> Result<Option<Appended>, StoreError> {
@@ -43,6 +44,7 @@ pub(crate) async fn put_participant(
     } else {
         let body = EventBody::ParticipantJoined(ParticipantJoined {
             participant: public,
+            by: by.cloned(),
         });
         Some(append_own(tx, tenant, conversation, body, event_id, now).await?)
     };

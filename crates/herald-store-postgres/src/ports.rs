@@ -190,12 +190,13 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         conversation: &ConversationId,
         participant: &Participant,
+        by: Option<&UserId>,
         event_id: EventId,
         now: OffsetDateTime,
     ) -> Result<Option<Appended>, StoreError> {
         write_tx!(self, |tx| {
-            let id = event_id.clone();
-            conversation::put_participant(&tx, tenant, conversation, participant, id, now).await
+            let (id, joined) = (event_id.clone(), (participant, by));
+            conversation::put_participant(&tx, tenant, conversation, joined, id, now).await
         })
     }
 

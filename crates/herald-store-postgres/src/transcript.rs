@@ -98,10 +98,7 @@ pub(crate) async fn append(
 
     // The notification engine evaluates the event after the acknowledgement; queuing it in the
     // same transaction means an acknowledged event is never lost to the engine.
-    if !matches!(
-        event.body,
-        EventBody::ParticipantJoined(_) | EventBody::ParticipantLeft(_)
-    ) {
+    if herald_engine::notify::evaluates(&event.body) {
         crate::notify::enqueue(tx, tenant, conversation, position).await?;
     }
     let effects = effects(tx, tenant, index, event, position, recorded_at).await?;

@@ -286,14 +286,17 @@ impl Store for SqliteStore {
         tenant: &TenantId,
         conversation: &ConversationId,
         participant: &Participant,
+        by: Option<&UserId>,
         event_id: EventId,
         now: OffsetDateTime,
     ) -> Result<Option<Appended>, StoreError> {
         let (tenant, conversation, participant) =
             (tenant.clone(), conversation.clone(), participant.clone());
+        let by = by.cloned();
         self.pool
             .write(move |tx| {
-                transcript::put_participant(tx, &tenant, &conversation, &participant, event_id, now)
+                let joined = (&participant, by);
+                transcript::put_participant(tx, &tenant, &conversation, joined, event_id, now)
             })
             .await
     }

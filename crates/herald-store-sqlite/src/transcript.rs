@@ -110,10 +110,7 @@ fn append(
 
     // The notification engine evaluates the event after the acknowledgement; queuing it in the
     // same transaction means an acknowledged event is never lost to the engine.
-    if !matches!(
-        event.body,
-        EventBody::ParticipantJoined(_) | EventBody::ParticipantLeft(_)
-    ) {
+    if herald_engine::notify::evaluates(&event.body) {
         crate::notify::enqueue(tx, tenant, conversation, position)?;
     }
     let touched = project(tx, tenant, index, event, position)?;
@@ -302,12 +299,13 @@ fn last_position(
         .map_err(db)
 }
 
-/// Appends `participant.joined` only when the participant is new or changed.
+/// Appends `participant.joined` only when the participant is new or changed, with who added
+/// them.
 pub(crate) fn put_participant(
     tx: &Transaction<'_>,
     tenant: &TenantId,
     conversation: &ConversationId,
-    participant: &Participant,
+    (participant, by): (&Participant, Option<UserId>),
     event_id: EventId,
     now: OffsetDateTime,
 ) -> Result<Option<Appended>, StoreError> {
@@ -330,6 +328,7 @@ pub(crate) fn put_participant(
         _ => {
             let body = EventBody::ParticipantJoined(ParticipantJoined {
                 participant: public,
+                by,
             });
             Some(append_own(tx, tenant, conversation, body, event_id, now)?)
         }

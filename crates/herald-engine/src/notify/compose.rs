@@ -5,10 +5,11 @@ use std::collections::BTreeSet;
 
 use crate::app::{AppConfig, ContentMode};
 use crate::device::{Device, DeviceChannel};
-use crate::event::{EventBody, StoredEvent};
+use crate::event::{EventBody, NoticeKind, StoredEvent};
 use crate::ids::{AppId, ConversationId, TenantId, UserId};
 use crate::notify::NewIds;
 use crate::notify::content::{self, Vars};
+use crate::notify::lead::{self, Lead};
 use crate::notify::store::UserContext;
 use crate::push::{Delivery, Line, Push, PushKind, PushSender, Target};
 use time::OffsetDateTime;
@@ -31,12 +32,16 @@ pub struct Subject<'a> {
 /// The webhook event type a push kind maps to.
 pub fn webhook_event(kind: PushKind) -> Option<&'static str> {
     match kind {
-        PushKind::NewMessage => Some("push_notification.new_message"),
+        // A pushed notice is news in the conversation like a message; webhook receivers tell
+        // them apart by the body's `kind`.
+        PushKind::NewMessage | PushKind::Notice => Some("push_notification.new_message"),
         PushKind::Read => Some("push_notification.read_message"),
         PushKind::IncomingCall => Some("push_notification.incoming_call"),
         PushKind::RevokedCall => Some("push_notification.revoked_call"),
         PushKind::MissedCall => Some("push_notification.missed_call"),
-        PushKind::Proactive | PushKind::Digest | PushKind::HealthCheck => None,
+        PushKind::Invitation | PushKind::Proactive | PushKind::Digest | PushKind::HealthCheck => {
+            None
+        }
     }
 }
 
@@ -205,7 +210,11 @@ pub fn bare(subject: &Subject<'_>, facts: &Facts) -> Push {
         collapse_key,
         high_priority: matches!(
             subject.kind,
-            PushKind::IncomingCall | PushKind::NewMessage | PushKind::MissedCall
+            PushKind::IncomingCall
+                | PushKind::NewMessage
+                | PushKind::Notice
+                | PushKind::Invitation
+                | PushKind::MissedCall
         ),
         data: Default::default(),
         created_at: facts.now,
@@ -213,8 +222,9 @@ pub fn bare(subject: &Subject<'_>, facts: &Facts) -> Push {
     }
 }
 
-/// A new-message push carrying the latest message of `recent` (oldest first) and, in `full`
-/// mode, the app's number of transcript lines.
+/// A push about the latest content of a conversation: led by the event at `facts.position`
+/// (see [`lead`]) — a new message, or a notice — and carrying, in `full` mode, the app's number
+/// of transcript lines from `recent` (oldest first).
 pub fn new_message(
     subject: &Subject<'_>,
     facts: &Facts,
@@ -222,43 +232,40 @@ pub fn new_message(
     locale: Option<&str>,
 ) -> Push {
     let mut push = bare(subject, facts);
-    let messages: Vec<_> = recent
-        .iter()
-        .filter_map(|e| match &e.event.body {
-            EventBody::MessageCreated(m) => Some(m),
-            _ => None,
-        })
-        .collect();
-    let Some(latest) = messages.last() else {
+    let Some(lead) = lead::of(recent, facts.position) else {
         return push;
     };
-    if let Some(event) = recent
-        .iter()
-        .rev()
-        .find(|e| matches!(e.event.body, EventBody::MessageCreated(_)))
-    {
-        push.event_id = Some(event.event.event_id.clone());
-        push.event_at = Some(event.recorded_at);
-    }
-    push.sender = Some(PushSender {
-        id: latest.sender.id.clone(),
-        role: latest.sender.role,
+    let event = lead.event();
+    push.kind = lead.kind();
+    push.event_id = Some(event.event.event_id.clone());
+    push.event_at = Some(event.recorded_at);
+    let (sender, template) = match lead {
+        Lead::Message(_, m) => (Some(&m.sender), message_template(facts)),
+        Lead::Notice(_, kind, n) => (n.actor.as_ref(), notice_template(kind)),
+    };
+    push.sender = sender.map(|s| PushSender {
+        id: s.id.clone(),
+        role: s.role,
         name: None,
     });
     if subject.app.content.mode == ContentMode::MetadataOnly {
         return push;
     }
-    let sender_name = latest
-        .sender
-        .name
-        .clone()
-        .unwrap_or_else(|| latest.sender.id.to_string());
+    let sender_name = sender.map(|s| s.name.clone().unwrap_or_else(|| s.id.to_string()));
     if let Some(sender) = &mut push.sender {
-        sender.name = Some(sender_name.clone());
+        sender.name = sender_name.clone();
     }
-    let vars = Vars::from([
-        ("sender_name", sender_name),
-        ("text", content::shorten(&latest.text, MAX_PUSH_TEXT_BYTES)),
+    let (text, url) = match lead {
+        Lead::Message(_, m) => (m.text.as_str(), None),
+        // A notice may carry only a URL; its text is then the URL.
+        Lead::Notice(_, _, n) => (
+            n.text.as_deref().or(n.url.as_deref()).unwrap_or(""),
+            n.url.as_deref(),
+        ),
+    };
+    let mut vars = Vars::from([
+        ("sender_name", sender_name.unwrap_or_default()),
+        ("text", content::shorten(text, MAX_PUSH_TEXT_BYTES)),
         ("count", facts.message_count.to_string()),
         ("unread", facts.unread.to_string()),
         (
@@ -269,23 +276,46 @@ pub fn new_message(
                 .unwrap_or_default(),
         ),
     ]);
-    let kind = if facts.message_count > 1 {
+    if let Some(url) = url {
+        vars.insert("url", url.to_string());
+        push.data.insert("url".into(), url.to_string());
+    }
+    let (title, body) = content::render(template, locale, &subject.app.templates, &vars);
+    push.title = Some(title);
+    push.body = Some(body);
+    push.lines = lines(recent, usize::from(subject.app.content.transcript_lines));
+    push
+}
+
+fn message_template(facts: &Facts) -> &'static str {
+    if facts.message_count > 1 {
         "new_messages"
     } else {
         "new_message"
-    };
-    let (title, body) = content::render(kind, locale, &subject.app.templates, &vars);
-    push.title = Some(title);
-    push.body = Some(body);
-    let keep = usize::from(subject.app.content.transcript_lines);
-    push.lines = messages[messages.len().saturating_sub(keep)..]
+    }
+}
+
+fn notice_template(kind: NoticeKind) -> &'static str {
+    match kind {
+        NoticeKind::PushUrl => "notice_push_url",
+        _ => "notice",
+    }
+}
+
+/// The last `keep` messages of `recent` as transcript lines.
+fn lines(recent: &[StoredEvent], keep: usize) -> Vec<Line> {
+    let messages: Vec<Line> = recent
         .iter()
-        .map(|m| Line {
-            sender_name: m.sender.name.clone(),
-            text: content::shorten(&m.text, MAX_PUSH_TEXT_BYTES / 4),
+        .filter_map(|e| match &e.event.body {
+            EventBody::MessageCreated(m) => Some(Line {
+                sender_name: m.sender.name.clone(),
+                text: content::shorten(&m.text, MAX_PUSH_TEXT_BYTES / 4),
+            }),
+            _ => None,
         })
         .collect();
-    push
+    let from = messages.len().saturating_sub(keep);
+    messages.into_iter().skip(from).collect()
 }
 
 /// An email digest: every message still unread (`recent`, oldest first) as lines.
@@ -299,16 +329,7 @@ pub fn digest(
     push.kind = PushKind::Digest;
     push.high_priority = false;
     if subject.app.content.mode == ContentMode::Full {
-        push.lines = recent
-            .iter()
-            .filter_map(|e| match &e.event.body {
-                EventBody::MessageCreated(m) => Some(Line {
-                    sender_name: m.sender.name.clone(),
-                    text: content::shorten(&m.text, MAX_PUSH_TEXT_BYTES / 4),
-                }),
-                _ => None,
-            })
-            .collect();
+        push.lines = lines(recent, usize::MAX);
     }
     push
 }
@@ -335,6 +356,33 @@ pub fn call(subject: &Subject<'_>, facts: &Facts, caller_name: &str, locale: Opt
         "missed_call"
     };
     let (title, body) = content::render(kind, locale, &subject.app.templates, &vars);
+    push.title = Some(title);
+    push.body = Some(body);
+    push
+}
+
+/// An invitation push: who added the user to the conversation.
+pub fn invitation(
+    subject: &Subject<'_>,
+    facts: &Facts,
+    inviter_name: &str,
+    locale: Option<&str>,
+) -> Push {
+    let mut push = bare(subject, facts);
+    if subject.app.content.mode == ContentMode::MetadataOnly {
+        return push;
+    }
+    let vars = Vars::from([
+        ("inviter_name", inviter_name.to_string()),
+        (
+            "conversation_id",
+            subject
+                .conversation
+                .map(|c| c.to_string())
+                .unwrap_or_default(),
+        ),
+    ]);
+    let (title, body) = content::render("invitation", locale, &subject.app.templates, &vars);
     push.title = Some(title);
     push.body = Some(body);
     push

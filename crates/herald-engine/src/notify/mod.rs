@@ -1,11 +1,12 @@
 //! The notification engine's decisions (SPEC §3), as pure functions over explicit state and an
 //! explicit `now`. [`plan`] decides whole engine steps from the rule modules (`who`, `timing`,
-//! `quiet`, `calls`, `content`, `compose`, `record`); the server's engine task loads what a plan
-//! reads, calls it once, and commits what it returns.
+//! `quiet`, `calls`, `content`, `lead`, `compose`, `record`); the server's engine task loads
+//! what a plan reads, calls it once, and commits what it returns.
 
 pub mod calls;
 pub mod compose;
 pub mod content;
+pub mod lead;
 pub mod plan;
 pub mod quiet;
 pub mod record;
@@ -15,6 +16,19 @@ pub mod who;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+
+use crate::event::EventBody;
+
+/// Whether an appended event waits in the outbox for the engine. Membership changes decide
+/// nothing, except a participant someone else added (an invitation, a forward): they may be
+/// told they were added. Stores queue by this rule, in the append's transaction.
+pub fn evaluates(body: &EventBody) -> bool {
+    match body {
+        EventBody::ParticipantJoined(j) => j.by.is_some(),
+        EventBody::ParticipantLeft(_) => false,
+        _ => true,
+    }
+}
 
 /// Whether the user is looking, as the live sessions tell (see the server's presence view).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

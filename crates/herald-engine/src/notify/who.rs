@@ -58,11 +58,14 @@ impl Exclusion {
     }
 }
 
-/// Whether `recipient` is to be told about a message or notice under `rules`.
+/// Whether `recipient` is to be told about a message, a notice or being added to a
+/// conversation under `rules`.
 pub fn check(event: &EventBody, recipient: &Participant, rules: &Rules) -> Result<(), Exclusion> {
     let sender_role = match event {
         EventBody::MessageCreated(m) => Some(m.sender.role),
         EventBody::Notice(_, n) => n.actor.as_ref().map(|a| a.role),
+        // Added by someone else (an invitation, a forward): the one added may be told.
+        EventBody::ParticipantJoined(j) if j.by.is_some() => None,
         _ => return Err(Exclusion::NotPushable),
     };
     if event.actor_id() == Some(&recipient.user_id) {

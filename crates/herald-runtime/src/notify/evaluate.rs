@@ -4,7 +4,8 @@
 //! Reads come in rounds, every read of a round at once: the engine evaluates events one after
 //! another, and a read per participant per event made the store's latency its throughput.
 //! 1. `NotifyStore::event_inputs`: each event, its conversation, its participants' contexts
-//!    (the actor's aside) and the recent transcript.
+//!    (the actor's aside) and the recent transcript (with the event itself when a notice
+//!    leads the push).
 //! 2. What the events name: the reader's context, callees' contexts, stored calls.
 //! 3. What those name: the records a read that empties the conversation cancels, and the
 //!    contexts of whoever a stored call rang or missed.
@@ -14,6 +15,7 @@
 use futures_util::future::{try_join, try_join_all};
 use herald_engine::event::EventBody;
 use herald_engine::ids::UserId;
+use herald_engine::notify::lead;
 use herald_engine::notify::plan::inputs::{self, ContextKey};
 use herald_engine::notify::plan::{self, Inputs, OutboxEvent};
 use herald_engine::notify::store::{EventInputs, OutboxItem};
@@ -54,7 +56,9 @@ async fn gather(
             item.conversation.clone(),
             item.position,
         );
-        inputs.recent.insert(at, recent);
+        inputs
+            .recent
+            .insert(at, lead::with_lead(recent, event.clone()));
         events.push(OutboxEvent {
             seq: item.seq,
             tenant: item.tenant.clone(),

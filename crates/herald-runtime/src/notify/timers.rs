@@ -6,12 +6,14 @@
 //! due). So every read of a kind is made at once, in rounds:
 //! 1. what is due: threads and scheduled notifications;
 //! 2. the threads' contexts and memberships, and the scheduled records;
-//! 3. the records due threads name, the messages their pushes carry, the conversations'
-//!    last positions for due digests, and the proactive notifications' users' contexts;
+//! 3. the records due threads name, the messages (and the leading notice) their pushes carry,
+//!    the conversations' last positions for due digests, and the proactive notifications' users' contexts;
 //! 4. the messages a due digest lists (only when one is due).
 
 use futures_util::future::{try_join, try_join_all, try_join3, try_join4};
+use herald_engine::event::StoredEvent;
 use herald_engine::ids::{ConversationId, TenantId, UserId};
+use herald_engine::notify::lead;
 use herald_engine::notify::plan::{self, Inputs, inputs};
 use herald_engine::notify::store::{MAX_TRANSCRIPT_LINES, ThreadKey};
 use herald_engine::store::StoreError;
@@ -97,14 +99,10 @@ async fn named(
             digests.push((key.tenant.clone(), key.conversation.clone()));
         }
     }
-    let (store, notify) = (&state.store, &state.notify);
+    let store = &state.store;
     let (found, messages, conversations, contexts) = try_join4(
         step::records(state, inputs, records),
-        try_join_all(
-            recent
-                .iter()
-                .map(|(t, c, p)| notify.recent_messages(t, c, *p, MAX_TRANSCRIPT_LINES)),
-        ),
+        try_join_all(recent.iter().map(|(t, c, p)| carried(state, t, c, *p))),
         try_join_all(digests.iter().map(|(t, c)| store.get_conversation(t, c))),
         step::contexts(state, inputs, inputs.proactive_contexts()),
     )
@@ -115,6 +113,27 @@ async fn named(
     let lasts = digests.into_iter().zip(conversations);
     let lasts = lasts.map(|((t, c), found)| (t, c, found.map_or(0, |c| c.last_position)));
     digest_lines(state, inputs, lasts.collect()).await
+}
+
+/// What a due push carries: the recent messages up to its position, and the notice at the
+/// position when one leads the push.
+async fn carried(
+    state: &Runtime,
+    tenant: &TenantId,
+    conversation: &ConversationId,
+    position: u64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let (messages, mut at) = try_join(
+        state
+            .notify
+            .recent_messages(tenant, conversation, position, MAX_TRANSCRIPT_LINES),
+        state
+            .store
+            .events_after(tenant, conversation, position.saturating_sub(1), 1),
+    )
+    .await?;
+    let at = at.pop().filter(|e| e.position == position);
+    Ok(lead::with_lead(messages, at))
 }
 
 /// Round 4: an email digest lists what is unread up to the conversation's last message.

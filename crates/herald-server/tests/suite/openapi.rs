@@ -399,3 +399,20 @@ async fn every_answer_carries_a_request_id_and_a_callers_own_is_echoed() {
     assert_eq!(own.status(), StatusCode::NOT_FOUND);
     assert_eq!(own.headers()["x-request-id"], "req-from-the-load-balancer");
 }
+
+#[tokio::test]
+async fn adding_a_participant_documents_who_added_them() {
+    let hub = TestHub::start().await;
+    let doc = document(&hub).await;
+    let by = &doc["components"]["schemas"]["PutParticipant"]["properties"]["by"];
+    assert!(
+        by["type"] == "string" || by["type"] == json!(["string", "null"]),
+        "{by:#}"
+    );
+    assert!(
+        by["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("invitation")),
+        "{by:#}"
+    );
+}

@@ -103,7 +103,7 @@ async fn presence_storm_no_push_to_a_looking_user_none_missed_every_decision_exp
         };
         let joined = herald_engine::ids::EventId::parse(format!("join-{u}")).unwrap();
         store
-            .put_participant(&tenant, &conversation, &visitor, joined, clock.now())
+            .put_participant(&tenant, &conversation, &visitor, None, joined, clock.now())
             .await
             .unwrap();
         let device = DeviceRegistration {

@@ -194,3 +194,69 @@ async fn secondary_agents_and_secondary_visitors_can_have_different_rules() {
         .await;
     assert!(status.is_success(), "the single value still works: {body}");
 }
+
+/// Unblu's invitation and forwarding notifications: an agent the conversation is forwarded to
+/// (or who is invited into it) is told if away; one who joins on their own, or who is looking
+/// at a live session, is not pushed.
+#[tokio::test]
+async fn an_agent_forwarded_a_conversation_while_away_gets_an_invitation_push() {
+    let s = Story::new(json!({})).await;
+    let add = async |user: &str, by: Option<&str>| {
+        let mut body = json!({"role": "agent", "name": user});
+        if let Some(by) = by {
+            body["by"] = json!(by);
+        }
+        let path = format!("/v1/conversations/c1/participants/{user}");
+        let (status, answer) = s.hub.put(&path, &s.hub.key, body).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["changed"], true);
+        s.hub.settle_engine(s.clock.now()).await;
+    };
+
+    // agent-7 forwards the conversation to agent-9, whose phone is in their pocket.
+    s.phone("agent-9").await;
+    add("agent-9", Some("agent-7")).await;
+    assert_eq!(s.sent("agent-9").await, ["invitation"]);
+    let delivered = s.phones.wait_for(1).await;
+    let push = &delivered[0].push;
+    assert_eq!(push.user_id.as_str(), "agent-9");
+    assert_eq!(push.kind.as_str(), "invitation");
+    assert_eq!(push.title.as_deref(), Some("New conversation"));
+    assert_eq!(
+        push.body.as_deref(),
+        Some("agent-7 added you to a conversation")
+    );
+    let (_, page) = s
+        .hub
+        .get("/v1/conversations/c1/events?after=0", &s.hub.key)
+        .await;
+    let joined = page["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (joined["type"].as_str(), joined["by"].as_str()),
+        (Some("participant.joined"), Some("agent-7")),
+        "the transcript says who added them"
+    );
+    assert!(
+        s.sent("agent-7").await.is_empty(),
+        "the forwarder is told nothing"
+    );
+
+    // Joining on one's own is no invitation.
+    s.phone("agent-3").await;
+    add("agent-3", None).await;
+    assert!(s.decisions("agent-3").await.is_empty());
+
+    // An agent at their desk sees the conversation arrive there.
+    s.phone("agent-5").await;
+    let mut desk = s.hub.live("agent-5").await;
+    desk.resume(json!({})).await;
+    add("agent-5", Some("agent-7")).await;
+    let decisions = s.decisions("agent-5").await;
+    assert_eq!(decisions.len(), 1, "{decisions:#?}");
+    assert_eq!(decisions[0]["status"], "suppressed");
+    assert_eq!(
+        decisions[0]["reason"],
+        "the user is looking at a live session, which carries the event"
+    );
+    assert_eq!(s.phones.deliveries().len(), 1, "nothing more was pushed");
+}

@@ -4,7 +4,7 @@
 use herald_engine::delivery::{Attempt, DeliveryStatus, Settlement};
 use herald_engine::device::Device;
 use herald_engine::ids::TenantId;
-use herald_engine::push::{DeliveryOutcome, Target};
+use herald_engine::push::Target;
 use herald_engine::store::StoreError;
 use time::OffsetDateTime;
 

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use crate::fixture::fresh;
 use herald_engine::device::DeviceChannel;
 use herald_engine::notify::store::{MAX_TRANSCRIPT_LINES, NotifyStore};
+use herald_engine::participant::Role;
 use herald_engine::store::Store;
 use herald_store_conformance::support::{
-    append, at, conversation, device_id, joined, message, read, registration, tenant, user,
+    append, at, conversation, device_id, event_id, joined, message, participant, read,
+    registration, tenant, user,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,5 +106,37 @@ async fn a_batch_of_inputs_matches_the_single_reads_it_replaces() {
             .and_then(|i| i.conversation.as_ref())
             .map(|c| &c.id),
         Some(&conversation("c2"))
+    );
+}
+
+/// An agent forwarding the conversation to another adds them `by` themselves: the engine is to
+/// tell the one added, so that join is queued in its transaction and its inputs hold their
+/// context; joining on one's own is not queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_added_by_someone_else_is_queued_with_their_context() {
+    let (store, _schema) = fresh().await;
+    let (t, c1) = (tenant("acme"), conversation("c1"));
+    let agent_7 = participant("agent-7", Role::Agent);
+    let agent_9 = participant("agent-9", Role::Agent);
+    let forwarder = user("agent-7");
+    store
+        .put_participant(&t, &c1, &agent_7, None, event_id("j1"), at(1))
+        .await
+        .expect("joined");
+    store
+        .put_participant(&t, &c1, &agent_9, Some(&forwarder), event_id("j2"), at(2))
+        .await
+        .expect("added");
+    let items = store.outbox(10).await.expect("the outbox reads");
+    let positions: Vec<u64> = items.iter().map(|i| i.position).collect();
+    assert_eq!(positions, [2], "only the join someone else made");
+    let inputs = store.event_inputs(&items).await.expect("inputs read");
+    assert!(
+        inputs[0].contexts.contains_key(&user("agent-9")),
+        "the one added may be told"
+    );
+    assert!(
+        !inputs[0].contexts.contains_key(&forwarder),
+        "not the one who added them"
     );
 }

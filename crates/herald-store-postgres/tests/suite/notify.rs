@@ -151,6 +151,7 @@ async fn a_user_context_holds_devices_state_preferences_email_and_badge() {
             &t,
             &conversation("c1"),
             &ann,
+            None,
             herald_store_conformance::support::event_id("p1"),
             at(2),
         )

@@ -35,9 +35,12 @@ pub fn emailed(kind: PushKind) -> bool {
         PushKind::Digest | PushKind::IncomingCall | PushKind::MissedCall | PushKind::Proactive => {
             true
         }
-        PushKind::NewMessage | PushKind::Read | PushKind::RevokedCall | PushKind::HealthCheck => {
-            false
-        }
+        PushKind::NewMessage
+        | PushKind::Notice
+        | PushKind::Invitation
+        | PushKind::Read
+        | PushKind::RevokedCall
+        | PushKind::HealthCheck => false,
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::app::AppConfig;
 use crate::ids::{AppId, ConversationId};
 use crate::notify::compose::{self, Facts, Subject};
+use crate::notify::lead::{self, Lead};
 use crate::notify::record::{NotificationRecord, Status};
 use crate::notify::store::UserContext;
 use crate::notify::timing::Timing;
@@ -68,11 +69,12 @@ pub(super) fn dispatch(
     true
 }
 
-/// Sends a new-message push (due at once, or fired) carrying the latest message and, in
-/// `full` mode, the app's number of transcript lines.
+/// Sends the push of a conversation's thread (due at once, or fired), led by the event at
+/// its position — the latest message, or a notice — and carrying, in `full` mode, the app's
+/// number of transcript lines.
 pub(super) fn new_message(
     plan: &mut Plan<'_>,
-    record: NotificationRecord,
+    mut record: NotificationRecord,
     ctx: &UserContext,
     app_id: &AppId,
     app: &AppConfig,
@@ -86,12 +88,16 @@ pub(super) fn new_message(
     );
     let lines = usize::from(app.content.transcript_lines).max(1);
     let recent = plan.recent(&tenant, conversation, facts.position.unwrap_or(0), lines);
+    // A message folded into a pending push can be overtaken by a notice, and the other way
+    // round: the record says what the push that went out was.
+    let lead = lead::of(&recent, facts.position);
+    record.kind = lead.map_or(PushKind::NewMessage, Lead::kind);
     let subject = Subject {
         tenant: &tenant,
         user: &user,
         app_id,
         app,
-        kind: PushKind::NewMessage,
+        kind: record.kind,
         notification_id: &id,
         conversation: Some(conversation),
     };

@@ -40,7 +40,8 @@ pub struct Inputs {
     pub records: HashMap<(TenantId, String), NotificationRecord>,
     /// By (tenant, conversation, position): the newest
     /// [`MAX_TRANSCRIPT_LINES`](crate::notify::store::MAX_TRANSCRIPT_LINES) messages at or
-    /// before the position, oldest first.
+    /// before the position, oldest first, then the event at the position when it is a notice
+    /// ([`lead::with_lead`](crate::notify::lead::with_lead)): a push standing for it says it.
     pub recent: HashMap<(TenantId, ConversationId, u64), Vec<StoredEvent>>,
     /// Conversations' last positions: an email digest lists what is unread up to there.
     pub last_positions: HashMap<(TenantId, ConversationId), u64>,
@@ -61,7 +62,7 @@ pub struct ThreadReads {
     /// The records of the push and the digest that are due — or, when the thread's app is
     /// gone, of whatever waits, since all of it is cancelled.
     pub records: Vec<String>,
-    /// The position whose recent messages the due push carries.
+    /// The position whose recent messages (and notice) the due push carries.
     pub recent: Option<u64>,
     /// An email digest is due with messages unread: it lists them up to the conversation's
     /// last position ([`Inputs::last_positions`], then [`Inputs::recent`] there).

@@ -6,6 +6,7 @@ use crate::app::AppConfig;
 use crate::event::StoredEvent;
 use crate::ids::TenantId;
 use crate::notify::compose::Facts;
+use crate::notify::lead;
 use crate::notify::record::Status;
 use crate::notify::store::UserContext;
 use crate::notify::timing::{self, MessageStep, Thread, Timing};
@@ -35,7 +36,8 @@ pub(super) fn pushable(
     let conversation = &event.event.conversation_id;
     let ctx = plan.user_context(tenant, user, Some(conversation));
     let party = plan.party(tenant, user, conversation);
-    let candidates = candidate_apps(apps, &ctx, PushKind::NewMessage);
+    let kind = lead::kind(event).unwrap_or(PushKind::NewMessage);
+    let candidates = candidate_apps(apps, &ctx, kind);
     if candidates.is_empty() {
         // Support reads the first rule that decided, in SPEC §3.3 order: a user who is looking
         // would get no push even with a device, so that is the reason; the missing device
@@ -47,7 +49,7 @@ pub(super) fn pushable(
         };
         let r = plan.open(
             party,
-            PushKind::NewMessage,
+            kind,
             Some(event.position),
             Status::Suppressed,
             reason,
@@ -71,14 +73,10 @@ fn in_app(
 ) {
     let app_id = party.app.expect("an app's decision");
     let position = Some(event.position);
+    let kind = lead::kind(event).unwrap_or(PushKind::NewMessage);
     if let Err(exclusion) = who::check(&event.event.body, &member.participant, &app.rules) {
-        let r = plan.open(
-            party,
-            PushKind::NewMessage,
-            position,
-            Status::Suppressed,
-            exclusion.describe(),
-        );
+        let reason = exclusion.describe();
+        let r = plan.open(party, kind, position, Status::Suppressed, reason);
         plan.record(r);
         return;
     }
@@ -119,14 +117,9 @@ fn record(
     missed_calls: u64,
 ) {
     let app_id = party.app.expect("an app's decision");
+    let kind = lead::kind(event).unwrap_or(PushKind::NewMessage);
     let open = |plan: &mut Plan<'_>, status, reason: String| {
-        plan.open(
-            party,
-            PushKind::NewMessage,
-            Some(event.position),
-            status,
-            reason,
-        )
+        plan.open(party, kind, Some(event.position), status, reason)
     };
     match decided {
         MessageStep::Foreground => {

@@ -2,7 +2,7 @@
 //! everything a step reads into [`Inputs`], calls one plan — [`events`], [`timers`],
 //! [`foreground`] or [`health_checks`] — and commits what it answers. Every SPEC §3 rule and
 //! every decision-log wording lives here or in the rule modules the plan calls (`who`,
-//! `timing`, `quiet`, `calls`, `compose`).
+//! `timing`, `quiet`, `calls`, `lead`, `compose`).
 //!
 //! A plan owns the commit it builds: a step decides several events or timers in turn, and each
 //! must see what the earlier ones decided (threads, user states, calls, records), so every read
@@ -12,6 +12,7 @@ mod calls;
 mod dispatch;
 pub mod health;
 pub mod inputs;
+mod invitation;
 mod message;
 mod proactive;
 mod read;
@@ -193,7 +194,10 @@ impl<'a> Plan<'a> {
                 calls::ringing(self, tenant, &apps, event, ringing);
             }
             EventBody::Call(kind, update) => calls::over(self, tenant, &apps, event, *kind, update),
-            EventBody::ParticipantJoined(_) | EventBody::ParticipantLeft(_) => {}
+            EventBody::ParticipantJoined(joined) => {
+                invitation::added(self, tenant, &apps, event, joined, members);
+            }
+            EventBody::ParticipantLeft(_) => {}
         }
     }
 
@@ -229,7 +233,8 @@ impl<'a> Plan<'a> {
         self.inputs.memberships.get(&key)
     }
 
-    /// The newest `n` messages at or before `position`, oldest first.
+    /// The newest `n` messages at or before `position`, oldest first, then the notice at
+    /// `position` if there is one (it leads the push: [`crate::notify::lead`]).
     fn recent(
         &self,
         tenant: &TenantId,
@@ -239,6 +244,10 @@ impl<'a> Plan<'a> {
     ) -> Vec<StoredEvent> {
         let key = (tenant.clone(), conversation.clone(), position);
         let recent = self.inputs.recent.get(&key).map_or(&[][..], Vec::as_slice);
+        let notice = recent
+            .last()
+            .is_some_and(|e| matches!(e.event.body, EventBody::Notice(..)));
+        let n = n + usize::from(notice);
         recent[recent.len().saturating_sub(n)..].to_vec()
     }
 

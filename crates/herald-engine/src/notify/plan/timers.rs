@@ -27,9 +27,20 @@ pub(super) fn due_thread(plan: &mut Plan<'_>, key: &ThreadKey) {
         app_deleted(plan, key, thread);
         return;
     };
-    let unread = plan.membership(key).map_or(0, |m| m.unread);
+    let member = plan.membership(key);
+    let unread = member.map_or(0, |m| m.unread);
+    // Someone no longer in the conversation has nothing left to be told there.
+    let read = member.map_or(u64::MAX, |m| m.read_position);
     let mut user_state = ctx.states.get(&key.app).cloned().unwrap_or_default();
-    push_due(plan, key, app, &ctx, &mut thread, &mut user_state, unread);
+    push_due(
+        plan,
+        key,
+        app,
+        &ctx,
+        &mut thread,
+        &mut user_state,
+        (unread, read),
+    );
     if let Some(digest) = thread.digest.as_ref().filter(|d| d.due_at <= plan.now) {
         plan.fired.push(("digest", digest.due_at));
     }
@@ -55,13 +66,13 @@ fn push_due(
     ctx: &UserContext,
     thread: &mut Thread,
     user_state: &mut UserState,
-    unread: u64,
+    (unread, read): (u64, u64),
 ) {
     let looking = plan.looking(&key.tenant, &key.user);
     let timing = Timing::of(&app.rules);
     let prefs = &ctx.preferences;
     let tenant = &key.tenant;
-    match timing::on_due(thread, user_state, looking, prefs, timing, unread, plan.now) {
+    match timing::on_due(thread, user_state, looking, prefs, timing, read, plan.now) {
         DueStep::Nothing => {}
         DueStep::Expired { notification_id } => {
             let reason = "its TTL ran out before it could be sent";

@@ -41,13 +41,16 @@ pub enum DueStep {
     Send(Send),
 }
 
+/// The thread's timer fired; `read` is the position the user has read through. A push whose
+/// events are all read by then is dropped — judged by position, not by the unread count,
+/// which counts messages only: a push led by a notice must still go when nothing is unread.
 pub fn on_due(
     thread: &mut Thread,
     user: &mut UserState,
     looking: Looking,
     prefs: &Preferences,
     timing: Timing,
-    unread: u64,
+    read: u64,
     now: OffsetDateTime,
 ) -> DueStep {
     let Some(pending) = thread.pending.clone() else {
@@ -70,7 +73,7 @@ pub fn on_due(
             why: Cancel::UserReturned,
         };
     }
-    if unread == 0 {
+    if read >= pending.latest_position {
         thread.pending = None;
         return DueStep::Cancelled {
             notification_id: id,

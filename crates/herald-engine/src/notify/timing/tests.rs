@@ -57,14 +57,15 @@ impl World {
         )
     }
 
-    fn due(&mut self, looking: Looking, unread: u64, now: OffsetDateTime) -> DueStep {
+    /// The timer fires; the user has read through position `read`.
+    fn due(&mut self, looking: Looking, read: u64, now: OffsetDateTime) -> DueStep {
         on_due(
             &mut self.thread,
             &mut self.user,
             looking,
             &no_prefs(),
             timing(),
-            unread,
+            read,
             now,
         )
     }
@@ -102,11 +103,11 @@ fn the_first_message_of_an_away_period_waits_for_the_grace_delay_then_one_push_c
         MessageStep::Folded { into: "n1".into() }
     );
     assert_eq!(
-        w.due(away_since(0), 3, at(5_000)),
+        w.due(away_since(0), 0, at(5_000)),
         DueStep::Nothing,
         "not yet due"
     );
-    let DueStep::Send(send) = w.due(away_since(0), 3, at(5_100)) else {
+    let DueStep::Send(send) = w.due(away_since(0), 0, at(5_100)) else {
         panic!("sends")
     };
     assert_eq!(
@@ -125,11 +126,11 @@ fn a_user_back_before_the_grace_delay_gets_nothing() {
     let mut w = World::new();
     w.message(away_since(0), 1, at(0));
     assert_eq!(on_foreground(&mut w.thread), Some("n1".into()));
-    assert_eq!(w.due(Looking::Foreground, 1, at(6_000)), DueStep::Nothing);
+    assert_eq!(w.due(Looking::Foreground, 0, at(6_000)), DueStep::Nothing);
     // A timer that fires while the user is looking also sends nothing.
     w.message(away_since(7_000), 2, at(7_000));
     assert_eq!(
-        w.due(Looking::Foreground, 2, at(12_000)),
+        w.due(Looking::Foreground, 0, at(12_000)),
         DueStep::Cancelled {
             notification_id: "n2".into(),
             why: Cancel::UserReturned
@@ -162,7 +163,7 @@ fn after_the_first_push_later_messages_go_at_once_but_once_per_coalesce_window()
     let mut w = World::new();
     w.message(away_since(0), 1, at(0));
     assert!(matches!(
-        w.due(away_since(0), 1, at(5_000)),
+        w.due(away_since(0), 0, at(5_000)),
         DueStep::Send(_)
     ));
     // 1 s after that push: inside the 3 s window → waits for the window's end.
@@ -179,7 +180,7 @@ fn after_the_first_push_later_messages_go_at_once_but_once_per_coalesce_window()
         w.message(away_since(0), 3, at(7_000)),
         MessageStep::Folded { into: "n2".into() }
     );
-    let DueStep::Send(send) = w.due(away_since(0), 2, at(8_000)) else {
+    let DueStep::Send(send) = w.due(away_since(0), 0, at(8_000)) else {
         panic!("sends")
     };
     assert_eq!((send.latest_position, send.count), (3, 2));
@@ -194,7 +195,7 @@ fn after_the_first_push_later_messages_go_at_once_but_once_per_coalesce_window()
 fn a_new_away_period_starts_with_the_grace_delay_again() {
     let mut w = World::new();
     w.message(away_since(0), 1, at(0));
-    w.due(away_since(0), 1, at(5_000));
+    w.due(away_since(0), 0, at(5_000));
     // The user looked, and left again at 60 s.
     let step = w.message(away_since(60_000), 2, at(61_000));
     assert!(matches!(
@@ -212,7 +213,7 @@ fn a_pending_push_past_its_ttl_is_expired_not_sent_late() {
     w.message(away_since(0), 1, at(0));
     let late = at(0) + Duration::hours(2);
     assert_eq!(
-        w.due(away_since(0), 1, late),
+        w.due(away_since(0), 0, late),
         DueStep::Expired {
             notification_id: "n1".into()
         }
@@ -231,7 +232,7 @@ fn a_read_before_the_push_cancels_it_and_a_read_after_it_asks_for_a_read_push() 
         }
     );
     w.message(away_since(0), 2, at(10_000));
-    w.due(away_since(0), 2, at(15_000));
+    w.due(away_since(0), 0, at(15_000));
     assert_eq!(
         on_read(&mut w.thread, 1),
         ReadStep::default(),
@@ -279,7 +280,7 @@ fn a_push_due_inside_quiet_hours_is_deferred_to_their_end_not_dropped() {
         away_since(0),
         &prefs,
         timing(),
-        1,
+        0,
         at(5_000),
     ) else {
         panic!("held")
@@ -299,7 +300,7 @@ fn a_push_due_inside_quiet_hours_is_deferred_to_their_end_not_dropped() {
             away_since(0),
             &prefs,
             timing(),
-            1,
+            0,
             noon
         ),
         DueStep::Send(_)
@@ -375,10 +376,29 @@ fn a_deferred_push_that_was_read_meanwhile_is_dropped_as_read() {
     let mut w = World::new();
     w.message(away_since(0), 1, at(0));
     assert_eq!(
-        w.due(away_since(0), 0, at(5_000)),
+        w.due(away_since(0), 1, at(5_000)),
         DueStep::Cancelled {
             notification_id: "n1".into(),
             why: Cancel::AlreadyRead
         }
     );
+}
+
+#[test]
+fn a_notice_waiting_with_nothing_unread_still_goes_until_it_is_read() {
+    // A notice counts for no unread count: only the read position says it was seen.
+    let mut w = World::new();
+    w.message(away_since(0), 4, at(0));
+    assert!(matches!(
+        w.due(away_since(0), 3, at(5_000)),
+        DueStep::Send(_)
+    ));
+    w.message(away_since(0), 5, at(6_000));
+    assert!(matches!(
+        w.due(away_since(0), 5, at(9_000)),
+        DueStep::Cancelled {
+            why: Cancel::AlreadyRead,
+            ..
+        }
+    ));
 }

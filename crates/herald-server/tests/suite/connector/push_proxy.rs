@@ -187,6 +187,70 @@ async fn push_proxy_role_metadata_only_signed_never_retried_backs_off_after_503s
     assert_eq!(python_judges(PROXY_SECRET, &calls[seen - 1]), "valid");
 }
 
+/// The agent pushes a URL (`notice.push_url`) to the away visitor: the proxy is called with
+/// the notice's own `eventId`, whatever message came before it, and the event the client
+/// fetches with that id is the notice with its URL.
+#[tokio::test]
+async fn a_url_pushed_to_an_away_customer_reaches_the_proxy_with_the_notices_own_event_id() {
+    let mut s = Story::new(json!({
+        "rules": {"grace_delay_ms": 5000, "coalesce_window_ms": 3000},
+        "connector": {"preset": "push_proxy", "hmac_secret": PROXY_SECRET},
+    }))
+    .await;
+    s.device(SESSION).await;
+    let push_url = |id: &str, url: &str| {
+        json!({"event_id": id, "conversation_id": "c1", "type": "notice.push_url", "occurred_at": "2026-11-23T10:00:00Z",
+            "actor": {"id": "agent-7", "role": "agent", "name": "Ann"}, "url": url})
+    };
+
+    // A URL alone: nothing is unread, yet after the grace delay the proxy hears of it.
+    s.hub
+        .events(push_url("u1", "https://shop.example/track/1"))
+        .await;
+    s.settle().await;
+    s.advance(5_000);
+    let first = s.exactly(1).await[0].json();
+    assert_eq!(first["eventId"], "u1");
+
+    // A message, then a URL inside the coalesce window: one call, for the URL.
+    s.say("Your parcel is on its way").await;
+    s.hub
+        .events(push_url("u2", "https://shop.example/track/2"))
+        .await;
+    s.settle().await;
+    s.advance(3_000);
+    let calls = s.exactly(2).await;
+    assert_eq!(
+        calls[1].json()["eventId"],
+        "u2",
+        "not the message before it"
+    );
+    assert_eq!(python_judges(PROXY_SECRET, &calls[1]), "valid");
+
+    let decisions = s.decisions().await;
+    let sent = decisions
+        .iter()
+        .find(|d| d["push"]["event_id"] == "u2")
+        .unwrap_or_else(|| panic!("a push for u2: {decisions:#?}"));
+    assert_eq!(sent["push"]["kind"], "notice");
+    assert_eq!(sent["push"]["data"]["url"], "https://shop.example/track/2");
+    assert_eq!(sent["push"]["message_count"], 2, "it stands for both");
+
+    let client = s.hub.token("visitor-1").await;
+    let (_, page) = s
+        .hub
+        .get("/v1/me/conversations/c1/events?after=0", &client)
+        .await;
+    let fetched = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_id"] == "u2")
+        .unwrap_or_else(|| panic!("the event is in the transcript: {page:#}"));
+    assert_eq!(fetched["type"], "notice.push_url");
+    assert_eq!(fetched["url"], "https://shop.example/track/2");
+}
+
 #[tokio::test]
 async fn the_push_proxy_preset_brings_its_failure_policy_unless_the_app_overrides_it() {
     let hub = herald_testkit::TestHub::start().await;

@@ -3,7 +3,9 @@
 
 mod calls;
 mod health;
+mod invitations;
 mod messages;
+mod notices;
 mod reads;
 mod timers;
 

@@ -98,10 +98,11 @@ fn a_push_due_inside_quiet_hours_is_deferred_to_their_end() {
 fn a_push_whose_conversation_was_read_meanwhile_is_cancelled() {
     let mut world = waiting_push();
     let membership = (tenant(), conversation(), user("v1"));
-    world
-        .inputs
-        .memberships
-        .insert(membership, member("v1", Role::Visitor, 0));
+    let read = Membership {
+        read_position: 2,
+        ..member("v1", Role::Visitor, 0)
+    };
+    world.inputs.memberships.insert(membership, read);
     let r = fire(&world, at(5_000))
         .record("v1", PushKind::NewMessage)
         .clone();

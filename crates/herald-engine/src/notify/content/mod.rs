@@ -2,8 +2,10 @@
 //! built-in defaults an app can override; `metadata_only` apps send no text at all.
 //!
 //! Templates use `{name}` placeholders: `{sender_name}`, `{text}`, `{count}`, `{unread}`,
-//! `{caller_name}`, `{conversation_id}`. Values are inserted as plain text (channels escape
-//! for their own formats).
+//! `{caller_name}`, `{inviter_name}`, `{conversation_id}`, `{url}`. Values are inserted as plain text (channels
+//! escape for their own formats). The built-in texts are in `defaults`.
+
+mod defaults;
 
 use std::collections::BTreeMap;
 
@@ -11,12 +13,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::validate::Invalid;
 
+use defaults::DEFAULTS;
+
 /// The kinds of visible text Herald writes.
 pub const TEMPLATE_KINDS: &[&str] = &[
     "new_message",
     "new_messages",
     "incoming_call",
     "missed_call",
+    "notice",
+    "notice_push_url",
+    "invitation",
 ];
 pub const PLACEHOLDERS: &[&str] = &[
     "sender_name",
@@ -24,7 +31,9 @@ pub const PLACEHOLDERS: &[&str] = &[
     "count",
     "unread",
     "caller_name",
+    "inviter_name",
     "conversation_id",
+    "url",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,129 +45,6 @@ pub struct Template {
 
 /// An app's overrides: kind → locale → template.
 pub type Templates = BTreeMap<String, BTreeMap<String, Template>>;
-
-const DEFAULTS: &[(&str, &str, &str, &str)] = &[
-    (
-        "new_message",
-        "en",
-        "New message from {sender_name}",
-        "{text}",
-    ),
-    (
-        "new_messages",
-        "en",
-        "{count} new messages from {sender_name}",
-        "{text}",
-    ),
-    (
-        "incoming_call",
-        "en",
-        "Incoming call",
-        "{caller_name} is calling",
-    ),
-    (
-        "missed_call",
-        "en",
-        "Missed call",
-        "You missed a call from {caller_name}",
-    ),
-    (
-        "new_message",
-        "de",
-        "Neue Nachricht von {sender_name}",
-        "{text}",
-    ),
-    (
-        "new_messages",
-        "de",
-        "{count} neue Nachrichten von {sender_name}",
-        "{text}",
-    ),
-    (
-        "incoming_call",
-        "de",
-        "Eingehender Anruf",
-        "{caller_name} ruft an",
-    ),
-    (
-        "missed_call",
-        "de",
-        "Verpasster Anruf",
-        "Verpasster Anruf von {caller_name}",
-    ),
-    (
-        "new_message",
-        "fr",
-        "Nouveau message de {sender_name}",
-        "{text}",
-    ),
-    (
-        "new_messages",
-        "fr",
-        "{count} nouveaux messages de {sender_name}",
-        "{text}",
-    ),
-    (
-        "incoming_call",
-        "fr",
-        "Appel entrant",
-        "{caller_name} vous appelle",
-    ),
-    (
-        "missed_call",
-        "fr",
-        "Appel manqué",
-        "Appel manqué de {caller_name}",
-    ),
-    (
-        "new_message",
-        "es",
-        "Nuevo mensaje de {sender_name}",
-        "{text}",
-    ),
-    (
-        "new_messages",
-        "es",
-        "{count} mensajes nuevos de {sender_name}",
-        "{text}",
-    ),
-    (
-        "incoming_call",
-        "es",
-        "Llamada entrante",
-        "{caller_name} te está llamando",
-    ),
-    (
-        "missed_call",
-        "es",
-        "Llamada perdida",
-        "Llamada perdida de {caller_name}",
-    ),
-    (
-        "new_message",
-        "pt",
-        "Nova mensagem de {sender_name}",
-        "{text}",
-    ),
-    (
-        "new_messages",
-        "pt",
-        "{count} novas mensagens de {sender_name}",
-        "{text}",
-    ),
-    (
-        "incoming_call",
-        "pt",
-        "Chamada recebida",
-        "{caller_name} está ligando",
-    ),
-    (
-        "missed_call",
-        "pt",
-        "Chamada perdida",
-        "Chamada perdida de {caller_name}",
-    ),
-];
 
 /// Values for the placeholders.
 pub type Vars = BTreeMap<&'static str, String>;
@@ -308,6 +194,18 @@ mod tests {
             render("new_messages", None, &Templates::new(), &vars()).0,
             "3 new messages from Ann"
         );
+    }
+
+    #[test]
+    fn every_built_in_locale_has_every_kind() {
+        for (_, locale, _, _) in DEFAULTS {
+            for kind in TEMPLATE_KINDS {
+                assert!(
+                    DEFAULTS.iter().any(|(k, l, _, _)| k == kind && l == locale),
+                    "{locale} has no {kind}"
+                );
+            }
+        }
     }
 
     #[test]
