@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use herald_engine::device::{
-    Channel, Device, Platform, Registered, SubscriptionKeys, WebPushSubscription,
+    Device, DeviceChannel, Platform, Registered, SubscriptionKeys, WebPushSubscription,
 };
 use herald_engine::store::Store;
 
@@ -12,7 +12,7 @@ use crate::support::{at, device_id, from_installation, registration, tenant, use
 pub async fn registering_a_new_token_creates_a_device(store: Arc<dyn Store>) {
     let t = tenant("acme");
     let mut r = from_installation(
-        registration("mobile", "u1", Channel::Apns, "abcd01"),
+        registration("mobile", "u1", DeviceChannel::Apns, "abcd01"),
         "inst-1",
     );
     r.platform = Platform::Ios;
@@ -26,7 +26,7 @@ pub async fn registering_a_new_token_creates_a_device(store: Arc<dyn Store>) {
         id: device_id("d1"),
         app_id: r.app_id.clone(),
         user_id: user("u1"),
-        channel: Channel::Apns,
+        channel: DeviceChannel::Apns,
         token: "abcd01".into(),
         subscription: None,
         platform: Platform::Ios,
@@ -57,7 +57,7 @@ pub async fn a_web_push_subscription_is_kept(store: Arc<dyn Store>) {
         },
         expiration_time: None,
     };
-    let mut r = registration("web", "u1", Channel::Webpush, &subscription.endpoint);
+    let mut r = registration("web", "u1", DeviceChannel::Webpush, &subscription.endpoint);
     r.subscription = Some(subscription.clone());
     r.platform = Platform::Web;
     let (device, _) = store
@@ -71,7 +71,7 @@ pub async fn a_web_push_subscription_is_kept(store: Arc<dyn Store>) {
 
 pub async fn registering_the_same_token_again_refreshes_it(store: Arc<dyn Store>) {
     let t = tenant("acme");
-    let first = registration("mobile", "u1", Channel::Fcm, "tok-1");
+    let first = registration("mobile", "u1", DeviceChannel::Fcm, "tok-1");
     let (created, _) = store
         .register_device(&t, &first, device_id("d1"), at(5))
         .await
@@ -109,7 +109,7 @@ pub async fn registering_the_same_token_again_refreshes_it(store: Arc<dyn Store>
     let (device, registered) = store
         .register_device(
             &t,
-            &registration("mobile", "u1", Channel::Fcm, "tok-1"),
+            &registration("mobile", "u1", DeviceChannel::Fcm, "tok-1"),
             device_id("d3"),
             at(12),
         )
@@ -124,7 +124,7 @@ pub async fn registering_another_users_token_moves_it(store: Arc<dyn Store>) {
     let (first, _) = store
         .register_device(
             &t,
-            &registration("mobile", "u1", Channel::Fcm, "tok-1"),
+            &registration("mobile", "u1", DeviceChannel::Fcm, "tok-1"),
             device_id("d1"),
             at(5),
         )
@@ -133,7 +133,7 @@ pub async fn registering_another_users_token_moves_it(store: Arc<dyn Store>) {
     let (moved, registered) = store
         .register_device(
             &t,
-            &registration("mobile", "u2", Channel::Fcm, "tok-1"),
+            &registration("mobile", "u2", DeviceChannel::Fcm, "tok-1"),
             device_id("d2"),
             at(9),
         )
@@ -155,7 +155,7 @@ pub async fn registering_another_users_token_moves_it(store: Arc<dyn Store>) {
 pub async fn a_new_token_with_the_same_installation_replaces_the_old_one(store: Arc<dyn Store>) {
     let t = tenant("acme");
     let old = from_installation(
-        registration("mobile", "u1", Channel::Fcm, "tok-old"),
+        registration("mobile", "u1", DeviceChannel::Fcm, "tok-old"),
         "inst-1",
     );
     let (first, _) = store
@@ -163,7 +163,7 @@ pub async fn a_new_token_with_the_same_installation_replaces_the_old_one(store: 
         .await
         .unwrap();
     let new = from_installation(
-        registration("mobile", "u1", Channel::Fcm, "tok-new"),
+        registration("mobile", "u1", DeviceChannel::Fcm, "tok-new"),
         "inst-1",
     );
     let (rotated, registered) = store
@@ -182,7 +182,7 @@ pub async fn a_new_token_with_the_same_installation_replaces_the_old_one(store: 
 
     // Another user signing in on the same installation takes the device over.
     let other = from_installation(
-        registration("mobile", "u2", Channel::Fcm, "tok-newer"),
+        registration("mobile", "u2", DeviceChannel::Fcm, "tok-newer"),
         "inst-1",
     );
     let (taken, registered) = store
@@ -212,7 +212,7 @@ pub async fn re_registering_a_known_token_removes_the_stale_device_of_its_instal
         .register_device(
             &t,
             &from_installation(
-                registration("mobile", "u1", Channel::Fcm, "tok-1"),
+                registration("mobile", "u1", DeviceChannel::Fcm, "tok-1"),
                 "inst-1",
             ),
             device_id("d1"),
@@ -223,7 +223,7 @@ pub async fn re_registering_a_known_token_removes_the_stale_device_of_its_instal
     let (kept, _) = store
         .register_device(
             &t,
-            &registration("mobile", "u1", Channel::Fcm, "tok-2"),
+            &registration("mobile", "u1", DeviceChannel::Fcm, "tok-2"),
             device_id("d2"),
             at(6),
         )
@@ -234,7 +234,7 @@ pub async fn re_registering_a_known_token_removes_the_stale_device_of_its_instal
         .register_device(
             &t,
             &from_installation(
-                registration("mobile", "u1", Channel::Fcm, "tok-2"),
+                registration("mobile", "u1", DeviceChannel::Fcm, "tok-2"),
                 "inst-1",
             ),
             device_id("d3"),
@@ -252,9 +252,9 @@ pub async fn re_registering_a_known_token_removes_the_stale_device_of_its_instal
 pub async fn the_same_token_on_another_app_or_channel_is_another_device(store: Arc<dyn Store>) {
     let t = tenant("acme");
     for (i, (app, channel)) in [
-        ("mobile", Channel::Fcm),
-        ("other", Channel::Fcm),
-        ("mobile", Channel::Connector),
+        ("mobile", DeviceChannel::Fcm),
+        ("other", DeviceChannel::Fcm),
+        ("mobile", DeviceChannel::Connector),
     ]
     .into_iter()
     .enumerate()
@@ -284,7 +284,7 @@ pub async fn deleting_devices_by_token_only_touches_that_users_devices(store: Ar
         store
             .register_device(
                 &t,
-                &registration(app, owner, Channel::Fcm, token),
+                &registration(app, owner, DeviceChannel::Fcm, token),
                 device_id(id),
                 at(5),
             )
@@ -331,7 +331,7 @@ pub async fn deleting_a_users_devices_counts_them(store: Arc<dyn Store>) {
         store
             .register_device(
                 &t,
-                &registration("mobile", owner, Channel::Fcm, token),
+                &registration("mobile", owner, DeviceChannel::Fcm, token),
                 device_id(id),
                 at(5),
             )
@@ -355,7 +355,7 @@ pub async fn a_device_is_deleted_by_its_id(store: Arc<dyn Store>) {
     let (device, _) = store
         .register_device(
             &t,
-            &registration("mobile", "u1", Channel::Fcm, "tok-1"),
+            &registration("mobile", "u1", DeviceChannel::Fcm, "tok-1"),
             device_id("d1"),
             at(5),
         )
@@ -371,7 +371,7 @@ pub async fn a_device_is_deleted_by_its_id(store: Arc<dyn Store>) {
     let (_, registered) = store
         .register_device(
             &t,
-            &registration("mobile", "u1", Channel::Fcm, "tok-1"),
+            &registration("mobile", "u1", DeviceChannel::Fcm, "tok-1"),
             device_id("d2"),
             at(6),
         )

@@ -149,7 +149,10 @@ impl Hub {
         }
     }
 
-    fn graces_lock(&self) -> std::sync::MutexGuard<'_, BinaryHeap<Reverse<(OffsetDateTime, OffsetDateTime, UserKey)>>> {
+    fn graces_lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, BinaryHeap<Reverse<(OffsetDateTime, OffsetDateTime, UserKey)>>>
+    {
         self.graces.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -198,7 +201,9 @@ impl Hub {
 
     fn tell_engine(&self, tenant: &TenantId, user: &UserId, before: Presence, after: Presence) {
         match (before.state, after.state) {
-            (PresenceState::Away, PresenceState::Foreground) => self.engine.foreground(tenant, user),
+            (PresenceState::Away, PresenceState::Foreground) => {
+                self.engine.foreground(tenant, user)
+            }
             (PresenceState::Foreground, PresenceState::Away) => {
                 let since = after.since.unwrap_or_else(|| self.clock.now());
                 self.engine.away(tenant, user, since);
