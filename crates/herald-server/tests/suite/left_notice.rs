@@ -148,3 +148,16 @@ async fn a_left_notice_without_text_is_refused_with_its_path() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn the_openapi_document_names_the_option() {
+    let hub = TestHub::start().await;
+    let document: Value = reqwest::get(hub.url("/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let body = &document["paths"]["/v1/apps/{app_id}"]["put"]["requestBody"]["description"];
+    assert!(body.as_str().unwrap().contains("left_notice"), "{body}");
+}
