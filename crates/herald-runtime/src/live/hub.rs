@@ -41,6 +41,9 @@ pub enum Outbound {
 
 type UserKey = (TenantId, UserId);
 
+/// Reconnect graces running: (end, drop, user), earliest end first.
+type Graces = BinaryHeap<Reverse<(OffsetDateTime, OffsetDateTime, UserKey)>>;
+
 #[derive(Default)]
 struct UserEntry {
     senders: HashMap<u64, mpsc::Sender<Outbound>>,
@@ -57,9 +60,8 @@ pub struct Hub {
     /// Told when a user comes back to the foreground (to cancel pushes waiting for them) and
     /// when they go away (to fail open on what a gone session seemed to be looking at).
     engine: EngineHandle,
-    /// Reconnect graces running: (end, drop, user), earliest end first. An entry outlives a
-    /// grace that a return ended; `end_graces` skips it.
-    graces: Mutex<BinaryHeap<Reverse<(OffsetDateTime, OffsetDateTime, UserKey)>>>,
+    /// An entry outlives a grace that a return ended; `end_graces` skips it.
+    graces: Mutex<Graces>,
     grace_started: Notify,
 }
 
@@ -149,10 +151,7 @@ impl Hub {
         }
     }
 
-    fn graces_lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, BinaryHeap<Reverse<(OffsetDateTime, OffsetDateTime, UserKey)>>>
-    {
+    fn graces_lock(&self) -> std::sync::MutexGuard<'_, Graces> {
         self.graces.lock().unwrap_or_else(|e| e.into_inner())
     }
 
