@@ -27,7 +27,7 @@ pub struct PutAppQuery {
 #[utoipa::path(
     put, path = "/v1/apps/{app_id}", tag = "apps",
     params(("app_id" = String, Path), PutAppQuery),
-    request_body(content = Object, description = "The app document: `name`, `rules`, `content`, and channel sections `apns`, `fcm`, `webpush`, `smtp`, `webhooks`, `connector`"),
+    request_body(content = Object, description = "The app document: `name`, `rules` (`notify_roles`, `bot_message_roles`, `secondary_rule`, `filter`, `grace_delay_ms`, `coalesce_window_ms`, `email_delay_ms`, `chat_ttl_s`, `auto_join_calls`, `left_notice {enabled, text, roles}`), `content`, `delivery`, `templates`, and channel sections `apns`, `fcm`, `webpush`, `smtp`, `webhooks`, `connector`"),
     responses((status = 201, description = "Created; secrets masked", body = Object),
               (status = 200, description = "Replaced; secrets masked", body = Object),
               (status = 422, description = "Invalid, with the field path", body = crate::error::Problem)),

@@ -218,6 +218,7 @@ impl Server {
                 }
             }
         });
+        let graces = herald_runtime::live::graces::spawn(hub.clone());
         // Aborting the engine mid-step is safe: a step's work is one transaction.
         let engine = herald_runtime::notify::spawn(self.state.runtime.clone(), self.engine_signals);
         let deliveries = herald_runtime::delivery::spawn(
@@ -245,6 +246,7 @@ impl Server {
             })
             .await;
         sweeper.abort();
+        graces.abort();
         deliveries.shutdown().await;
         engine.abort();
         result.context("server error")

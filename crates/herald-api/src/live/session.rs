@@ -126,9 +126,14 @@ impl Session {
                     }
                 }
                 _ = pings.tick() => {
-                    if last_heard.elapsed() >= dead_after {
+                    let silent = last_heard.elapsed();
+                    if silent >= dead_after {
                         tracing::info!(session.id = session_id, "live session missed its heartbeats; closing it");
-                        return Exit::Ending(Ending::Dead);
+                        // Gone since it was last heard from: what it seemed to look at since
+                        // is decided again from then.
+                        let silent = time::Duration::try_from(silent).unwrap_or(time::Duration::ZERO);
+                        let last_heard = self.state.clock.now() - silent;
+                        return Exit::Ending(Ending::Dead { last_heard });
                     }
                     if Box::pin(self.socket.send(Message::Ping(Default::default()))).await.is_err() {
                         return Exit::Ending(Ending::Dropped);

@@ -37,6 +37,11 @@ impl AppConfig {
                 "must be between 1 s and 28 days",
             ));
         }
+        non_empty(
+            "rules.left_notice.text",
+            &self.rules.left_notice.text,
+            LEFT_NOTICE_TEXT_BYTES,
+        )?;
         crate::notify::content::validate(&self.templates)?;
         let d = &self.delivery;
         if d.retry_base_delay_ms == 0 || d.retry_base_delay_ms > d.retry_max_delay_ms {
@@ -172,6 +177,9 @@ impl AppConfig {
         Ok(())
     }
 }
+
+/// A notice is one line of the transcript, not a message.
+const LEFT_NOTICE_TEXT_BYTES: usize = 1024;
 
 /// A Standard Webhooks symmetric secret: `whsec_` + base64 (padding optional) of 24–64 bytes.
 pub(super) fn webhook_secret_ok(secret: &str) -> bool {

@@ -117,6 +117,29 @@ pub struct Rules {
     pub email_delay_ms: u64,
     pub chat_ttl_s: u64,
     pub auto_join_calls: bool,
+    pub left_notice: LeftNotice,
+}
+
+/// `rules.left_notice`: when a user in one of `roles` goes away — their last live session goes
+/// to the background or ends (a dropped one once its reconnect grace is over) — Herald posts a
+/// `notice.custom` with `text` into each of their conversations, so the other side knows
+/// (GMS's "customer is not online").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LeftNotice {
+    pub enabled: bool,
+    pub text: String,
+    pub roles: Vec<Role>,
+}
+
+impl Default for LeftNotice {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            text: "customer is not online".into(),
+            roles: vec![Role::Visitor],
+        }
+    }
 }
 
 impl Default for Rules {
@@ -134,6 +157,7 @@ impl Default for Rules {
             email_delay_ms: 600_000,
             chat_ttl_s: 3_600,
             auto_join_calls: false,
+            left_notice: LeftNotice::default(),
         }
     }
 }

@@ -112,3 +112,24 @@ fn secondary_rule_is_one_value_or_one_per_role_and_keeps_its_form() {
         assert_eq!(refused.path, "rules.secondary_rule", "{bad}");
     }
 }
+
+#[test]
+fn the_left_notice_is_off_by_default_and_its_text_must_say_something() {
+    let cfg: AppConfig = serde_json::from_value(json!({})).unwrap();
+    assert!(!cfg.rules.left_notice.enabled);
+    assert_eq!(cfg.rules.left_notice.text, "customer is not online");
+    assert_eq!(cfg.rules.left_notice.roles, vec![Role::Visitor]);
+    let with_text = |text: &str| -> AppConfig {
+        serde_json::from_value(json!({"rules": {"left_notice": {"enabled": true, "text": text}}}))
+            .unwrap()
+    };
+    assert!(with_text("the customer left").validate().is_ok());
+    assert_eq!(
+        with_text(" ").validate().unwrap_err().path,
+        "rules.left_notice.text"
+    );
+    assert_eq!(
+        with_text(&"x".repeat(1025)).validate().unwrap_err().path,
+        "rules.left_notice.text"
+    );
+}

@@ -7,6 +7,7 @@ pub mod calls;
 pub mod compose;
 pub mod content;
 pub mod lead;
+pub mod left;
 pub mod plan;
 pub mod quiet;
 pub mod record;

@@ -1,19 +1,23 @@
 //! The hub routes committed events and unread changes to the live sessions of their
-//! recipients, and keeps each user's presence.
+//! recipients, and keeps each user's presence. It tells the engine when a user comes back to
+//! the foreground and when they go away — for a dropped session only once its reconnect grace
+//! has ended without a return ([`Hub::end_graces`], driven by `live::graces`).
 //!
 //! One std mutex guards the routing table: critical sections are a map lookup and a few
 //! `try_send`s, never an await, so a blocking mutex is cheaper than an async one. Each session
 //! has a bounded queue; a session that falls that far behind is disconnected (its sender is
 //! dropped) rather than allowed to grow without bound — the client resumes and loses nothing.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use herald_engine::clock::Clock;
 use herald_engine::ids::{ConversationId, TenantId, UserId};
 use herald_engine::store::{Appended, UnreadChange};
-use tokio::sync::{mpsc, watch};
+use time::OffsetDateTime;
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::live::presence::{Ending, Presence, PresenceState, UserPresence};
 use crate::live::protocol::{self, SessionState};
@@ -37,6 +41,9 @@ pub enum Outbound {
 
 type UserKey = (TenantId, UserId);
 
+/// Reconnect graces running: (end, drop, user), earliest end first.
+type Graces = BinaryHeap<Reverse<(OffsetDateTime, OffsetDateTime, UserKey)>>;
+
 #[derive(Default)]
 struct UserEntry {
     senders: HashMap<u64, mpsc::Sender<Outbound>>,
@@ -50,8 +57,12 @@ pub struct Hub {
     reconnect_grace: time::Duration,
     queue: usize,
     shutdown: watch::Sender<bool>,
-    /// Told when a user comes back to the foreground, to cancel pushes waiting for them.
+    /// Told when a user comes back to the foreground (to cancel pushes waiting for them) and
+    /// when they go away (to fail open on what a gone session seemed to be looking at).
     engine: EngineHandle,
+    /// An entry outlives a grace that a return ended; `end_graces` skips it.
+    graces: Mutex<Graces>,
+    grace_started: Notify,
 }
 
 /// A registered session: its id, its queue, and the server's shutdown signal.
@@ -76,6 +87,8 @@ impl Hub {
             queue,
             shutdown: watch::channel(false).0,
             engine,
+            graces: Mutex::new(BinaryHeap::new()),
+            grace_started: Notify::new(),
         }
     }
 
@@ -91,9 +104,9 @@ impl Hub {
         let mut users = self.users();
         let entry = users.entry((tenant.clone(), user.clone())).or_default();
         entry.senders.insert(session_id, tx);
-        let before = entry.presence.view(now).state;
+        let before = entry.presence.view(now);
         entry.presence.connect(session_id, state, now);
-        self.tell_engine(tenant, user, before, entry.presence.view(now).state);
+        self.tell_engine(tenant, user, before, entry.presence.view(now));
         metrics::gauge!("herald_live_sessions").increment(1.0);
         Registration {
             session_id,
@@ -111,32 +124,90 @@ impl Hub {
     ) {
         let now = self.clock.now();
         if let Some(entry) = self.users().get_mut(&(tenant.clone(), user.clone())) {
-            let before = entry.presence.view(now).state;
+            let before = entry.presence.view(now);
             entry.presence.set_state(session_id, state, now);
-            self.tell_engine(tenant, user, before, entry.presence.view(now).state);
+            self.tell_engine(tenant, user, before, entry.presence.view(now));
         }
     }
 
     pub fn unregister(&self, tenant: &TenantId, user: &UserId, session_id: u64, ending: Ending) {
         let now = self.clock.now();
-        if let Some(entry) = self.users().get_mut(&(tenant.clone(), user.clone())) {
+        let key = (tenant.clone(), user.clone());
+        if let Some(entry) = self.users().get_mut(&key) {
             entry.senders.remove(&session_id);
+            let before = entry.presence.view(now);
             entry
                 .presence
                 .disconnect(session_id, ending, self.reconnect_grace, now);
+            let after = entry.presence.view(now);
+            if let Some(end) = after.grace_until
+                && before.grace_until != after.grace_until
+            {
+                self.graces_lock().push(Reverse((end, now, key.clone())));
+                self.grace_started.notify_one();
+            }
+            self.tell_engine(tenant, user, before, after);
             metrics::gauge!("herald_live_sessions").decrement(1.0);
         }
     }
 
-    fn tell_engine(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        before: PresenceState,
-        after: PresenceState,
-    ) {
-        if before == PresenceState::Away && after == PresenceState::Foreground {
-            self.engine.foreground(tenant, user);
+    fn graces_lock(&self) -> std::sync::MutexGuard<'_, Graces> {
+        self.graces.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The time on the hub's clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// When the earliest reconnect grace running ends.
+    pub fn next_grace_end(&self) -> Option<OffsetDateTime> {
+        self.graces_lock().peek().map(|Reverse((end, _, _))| *end)
+    }
+
+    /// Resolves when a reconnect grace has started since the last call.
+    pub async fn grace_started(&self) {
+        self.grace_started.notified().await;
+    }
+
+    /// Every reconnect grace that has run out: a user not back since is away since the drop,
+    /// and the engine is told so.
+    pub fn end_graces(&self) {
+        let now = self.clock.now();
+        let mut ended = Vec::new();
+        {
+            let mut graces = self.graces_lock();
+            while let Some(Reverse((end, _, _))) = graces.peek()
+                && *end <= now
+            {
+                let Reverse((_, dropped_at, key)) = graces.pop().expect("peeked");
+                ended.push((dropped_at, key));
+            }
+        }
+        let mut users = self.users();
+        for (dropped_at, (tenant, user)) in ended {
+            let Some(entry) = users.get_mut(&(tenant.clone(), user.clone())) else {
+                continue;
+            };
+            // Away since this very drop: nobody came back, and nothing has told the engine
+            // of this away period yet (a later one would have begun later).
+            let view = entry.presence.view(now);
+            if view.state == PresenceState::Away && view.since == Some(dropped_at) {
+                self.engine.away(&tenant, &user, dropped_at);
+            }
+        }
+    }
+
+    fn tell_engine(&self, tenant: &TenantId, user: &UserId, before: Presence, after: Presence) {
+        match (before.state, after.state) {
+            (PresenceState::Away, PresenceState::Foreground) => {
+                self.engine.foreground(tenant, user)
+            }
+            (PresenceState::Foreground, PresenceState::Away) => {
+                let since = after.since.unwrap_or_else(|| self.clock.now());
+                self.engine.away(tenant, user, since);
+            }
+            _ => {}
         }
     }
 

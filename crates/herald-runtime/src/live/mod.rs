@@ -6,9 +6,11 @@
 //!   catch-up pages, `caught_up`, live events held until the client's first frame); the
 //!   WebSocket session (`herald-api`) and the CometD session drive one through a `Sink`.
 //! - [`presence`]: the per-user foreground/away view with reconnect grace.
+//! - [`graces`]: the task that ends reconnect graces on time, so the engine hears of them.
 //! - [`protocol`]: the frames of the WebSocket protocol.
 
 pub mod cursor;
+pub mod graces;
 pub mod hub;
 pub mod presence;
 pub mod protocol;

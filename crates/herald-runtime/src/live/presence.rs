@@ -5,7 +5,8 @@
 //! session that dropped abnormally is inside its reconnect grace. Otherwise the user is
 //! **away**, since the moment the last foreground session went: a `background` frame, a clean
 //! close, or — after an abnormal drop — the drop itself, once the grace has run out without a
-//! reconnect. Missed heartbeats count as dead, not as a drop: the user fails open at once.
+//! reconnect. Missed heartbeats count as dead, not as a drop: the user fails open at once, away
+//! since the session was last heard from.
 
 use std::collections::HashMap;
 
@@ -21,8 +22,9 @@ pub enum Ending {
     Clean,
     /// The connection broke (reset, protocol error): the reconnect grace applies.
     Dropped,
-    /// The client stopped sending heartbeats: treated as gone at once.
-    Dead,
+    /// The client stopped sending heartbeats: treated as gone at once, and as gone since it
+    /// was last heard from.
+    Dead { last_heard: OffsetDateTime },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -124,6 +126,10 @@ impl UserPresence {
         let Some(state) = self.sessions.remove(&session) else {
             return;
         };
+        let went = match ending {
+            Ending::Dead { last_heard } => last_heard.min(now),
+            Ending::Clean | Ending::Dropped => now,
+        };
         if state == SessionState::Foreground
             && ending == Ending::Dropped
             && !self.any_foreground()
@@ -132,9 +138,9 @@ impl UserPresence {
             self.grace = Some((now, now + grace));
             return;
         }
-        self.maybe_away(now);
+        self.maybe_away(went);
         if self.away_since.is_none() && self.foreground_since.is_none() {
-            self.away_since = Some(now);
+            self.away_since = Some(went);
         }
     }
 
@@ -235,11 +241,13 @@ mod tests {
     }
 
     #[test]
-    fn missed_heartbeats_fail_open_at_once() {
+    fn missed_heartbeats_fail_open_at_once_away_since_last_heard() {
         let mut p = UserPresence::default();
         p.connect(1, SessionState::Foreground, s(0));
-        p.disconnect(1, Ending::Dead, GRACE, s(60));
+        let dead = Ending::Dead { last_heard: s(5) };
+        p.disconnect(1, dead, GRACE, s(60));
         assert_eq!(p.view(s(60)).state, PresenceState::Away);
+        assert_eq!(p.view(s(60)).since, Some(s(5)));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The engine loop: evaluates the outbox, fires due timers, reacts to users coming back, and
-//! sleeps until the next timer or signal.
+//! The engine loop: evaluates the outbox, fires due timers, reacts to users coming back and
+//! going away, and sleeps until the next timer or signal.
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::Runtime;
-use crate::notify::{Signal, evaluate, health, timers};
+use crate::notify::{Signal, away, evaluate, health, timers};
 
 /// Events evaluated per committed step: amortises the commit, bounds a step's length.
 const BATCH: usize = 128;
@@ -55,10 +55,18 @@ pub fn spawn(state: Runtime, mut signals: mpsc::UnboundedReceiver<Signal>) -> Jo
 }
 
 async fn handle(state: &Runtime, signal: Signal) {
-    if let Signal::Foreground { tenant, user } = signal
-        && let Err(e) = timers::foreground(state, &tenant, &user).await
-    {
-        tracing::error!(error.message = %e, "cancelling pushes of a returning user failed");
+    match signal {
+        Signal::Wake => {}
+        Signal::Foreground { tenant, user } => {
+            if let Err(e) = timers::foreground(state, &tenant, &user).await {
+                tracing::error!(error.message = %e, "cancelling pushes of a returning user failed");
+            }
+        }
+        Signal::Away {
+            tenant,
+            user,
+            since,
+        } => away::went(state, &tenant, &user, since).await,
     }
 }
 

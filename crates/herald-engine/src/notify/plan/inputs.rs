@@ -147,6 +147,12 @@ pub fn foreground_records(ctx: &UserContext) -> Vec<String> {
         .collect()
 }
 
+/// The records deciding a user's suppressions again reads: those their threads remember.
+pub fn away_records(ctx: &UserContext) -> Vec<String> {
+    let looked = ctx.threads.values().flat_map(|t| &t.looked);
+    looked.map(|l| l.notification_id.clone()).collect()
+}
+
 /// Everyone the end of a call may tell: who it rang (revocations) and the callees who may
 /// have missed it; nobody once it stopped ringing.
 pub fn call_parties(call: &CallState) -> Vec<UserId> {

@@ -2,6 +2,8 @@
 //! actor, in every app that can reach them, the who-rules, then the timing (foreground, grace
 //! delay, coalesce window, quiet hours), then an email digest when the app and user have email.
 
+use time::OffsetDateTime;
+
 use crate::app::AppConfig;
 use crate::event::StoredEvent;
 use crate::ids::TenantId;
@@ -97,7 +99,7 @@ fn in_app(
     );
     let missed_calls = user_state.missed_calls;
     record(plan, party, app, ctx, event, member, decided, missed_calls);
-    email(plan, party, app, ctx, &mut thread, event.position);
+    email(plan, party, app, ctx, &mut thread, event.position, plan.now);
     plan.keep(party.thread_key(), thread, Some(user_state));
 }
 
@@ -122,8 +124,9 @@ fn record(
         plan.open(party, kind, Some(event.position), status, reason)
     };
     match decided {
-        MessageStep::Foreground => {
-            let r = open(plan, Status::Suppressed, LOOKING.into());
+        MessageStep::Foreground { notification_id } => {
+            let mut r = open(plan, Status::Suppressed, LOOKING.into());
+            r.id = notification_id;
             plan.record(r);
         }
         MessageStep::Folded { into } => {
@@ -156,22 +159,23 @@ fn record(
 }
 
 /// SPEC §3.3 rule 6: with email possible (the app has SMTP settings, the user an address), a
-/// pushable message starts an email digest, due after the app's `email_delay`.
-fn email(
+/// pushable message starts an email digest, due `email_delay` after `from` — now, or for a
+/// message decided again, when the user went away.
+pub(super) fn email(
     plan: &mut Plan<'_>,
     party: Party<'_>,
     app: &AppConfig,
     ctx: &UserContext,
     thread: &mut Thread,
     position: u64,
+    from: OffsetDateTime,
 ) {
     if app.smtp.is_none() || ctx.email.is_none() {
         return;
     }
     let delay = time::Duration::milliseconds(app.rules.email_delay_ms as i64);
     let new_id = plan.new_id();
-    let started =
-        timing::on_message_email(thread, party.looking, delay, position, new_id, plan.now);
+    let started = timing::on_message_email(thread, party.looking, delay, position, new_id, from);
     if let Some(digest) = started {
         let reason = "an email digest waits the app's email delay; it goes only if the conversation is still unread then";
         let mut r = plan.open(

@@ -1,6 +1,6 @@
 //! Whole engine steps as pure plans: `(inputs, now, ids) → NotifyCommit`. The runtime loads
 //! everything a step reads into [`Inputs`], calls one plan — [`events`], [`timers`],
-//! [`foreground`] or [`health_checks`] — and commits what it answers. Every SPEC §3 rule and
+//! [`foreground`], [`away`] or [`health_checks`] — and commits what it answers. Every SPEC §3 rule and
 //! every decision-log wording lives here or in the rule modules the plan calls (`who`,
 //! `timing`, `quiet`, `calls`, `lead`, `compose`).
 //!
@@ -8,6 +8,7 @@
 //! must see what the earlier ones decided (threads, user states, calls, records), so every read
 //! goes through the overlay in this file.
 
+mod away;
 mod calls;
 mod dispatch;
 pub mod health;
@@ -94,6 +95,22 @@ pub fn foreground(
 ) -> Planned {
     let mut plan = Plan::new(inputs, now, ids);
     timers::foreground(&mut plan, tenant, user);
+    plan.finish()
+}
+
+/// The user is away since `since`, a moment a live session still seemed to be looking (it
+/// dropped and never came back, or fell silent): what was suppressed since is decided again
+/// (SPEC §5.1). Nothing is, if the user is looking again.
+pub fn away(
+    inputs: Inputs,
+    tenant: &TenantId,
+    user: &UserId,
+    since: OffsetDateTime,
+    now: OffsetDateTime,
+    ids: &mut dyn NewIds,
+) -> Planned {
+    let mut plan = Plan::new(inputs, now, ids);
+    away::away(&mut plan, tenant, user, since);
     plan.finish()
 }
 

@@ -7,13 +7,16 @@ use time::OffsetDateTime;
 use crate::notify::Looking;
 use crate::notify::quiet::Preferences;
 
-use super::{Pending, Send, Thread, Timing, UserState, Wait, mark_sent};
+use super::{Pending, Send, Thread, Timing, UserState, Wait, looked, mark_sent};
 
 /// What a new message did to a thread.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessageStep {
-    /// The user is looking: no push.
-    Foreground,
+    /// The user is looking: no push. The suppression is remembered under this id, to be
+    /// decided again should the session that was looking turn out gone.
+    Foreground {
+        notification_id: String,
+    },
     /// Folded into the push already waiting.
     Folded {
         into: String,
@@ -23,7 +26,7 @@ pub enum MessageStep {
     Send(Send),
 }
 
-fn confirmed_away(user: &UserState, looking: Looking) -> bool {
+pub(super) fn confirmed_away(user: &UserState, looking: Looking) -> bool {
     match (looking, user.last_push_at) {
         (Looking::Away { since: Some(since) }, Some(last)) => last >= since,
         // Away since before this node started: any push counts.
@@ -49,7 +52,10 @@ pub fn on_message(
     now: OffsetDateTime,
 ) -> MessageStep {
     if looking.is_foreground() {
-        return MessageStep::Foreground;
+        looked::remember(thread, new_id.clone(), position, now);
+        return MessageStep::Foreground {
+            notification_id: new_id,
+        };
     }
     if let Some(pending) = &mut thread.pending {
         pending.latest_position = position;

@@ -11,13 +11,16 @@
 //!    asks for a silent read push to clear it.
 //!
 //! Split by seam: `message` (a new message: rules 1–4), `due` (a timer fires, the user
-//! comes back, a read: rules 2, 4, 5) and `digest` (the email digest of SPEC §3.3 rule 6).
+//! comes back, a read: rules 2, 4, 5), `digest` (the email digest of SPEC §3.3 rule 6) and
+//! `looked` (suppressions decided again when the session that was looking turns out gone,
+//! SPEC §5.1).
 //!
 //! An away period "has had a push" when the user's last visible push (in this app) is later
 //! than the moment they went away; such a period skips the grace delay.
 
 mod digest;
 mod due;
+mod looked;
 mod message;
 
 #[cfg(test)]
@@ -31,6 +34,8 @@ use crate::notify::quiet::HoldReason;
 
 pub use digest::{Digest, DigestStep, on_digest_due, on_message_email};
 pub use due::{Cancel, DueStep, ReadStep, on_due, on_foreground, on_read};
+pub use looked::{AwayStep, LOOKED_CAP, Looked, RECHECK_WINDOW, on_away};
+use message::confirmed_away;
 pub use message::{MessageStep, on_message};
 
 /// Why a pending push waits.
@@ -93,6 +98,9 @@ pub struct Thread {
     /// An email digest waiting for `email_delay` (SPEC §3.3 rule 6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
+    /// Recent suppressions made because a live session was looking, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub looked: Vec<Looked>,
 }
 
 impl Thread {

@@ -76,9 +76,11 @@ fn a_foreground_user_gets_no_push() {
     let mut w = World::new();
     assert_eq!(
         w.message(Looking::Foreground, 1, at(0)),
-        MessageStep::Foreground
+        MessageStep::Foreground {
+            notification_id: "n1".into()
+        }
     );
-    assert_eq!(w.thread, Thread::default());
+    assert_eq!(w.thread.pending, None);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Stories of whole engine steps, told with plain values: a world of one tenant, one app, a
 //! visitor and an agent in one conversation, and ids that count.
 
+mod away;
 mod calls;
 mod health;
 mod invitations;
