@@ -14,9 +14,13 @@ import hashlib
 import hmac
 import json
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MAX_BODY = 1024 * 1024
+
+# Requests are handled on threads: one line is written whole, or two could interleave.
+PRINT_LOCK = threading.Lock()
 
 
 def signature_ok(secret, headers, body):
@@ -51,7 +55,9 @@ def make_handler(secret, quiet):
                     line["signature_valid"] = signature_ok(secret, self.headers, body)
             if "x-hmac" in self.headers:
                 line["x_hmac"] = self.headers["x-hmac"]
-            print(json.dumps(line), flush=True)
+            with PRINT_LOCK:
+                sys.stdout.write(json.dumps(line) + "\n")
+                sys.stdout.flush()
             self.send_response(204)
             self.end_headers()
 

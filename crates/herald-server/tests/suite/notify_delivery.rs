@@ -309,6 +309,14 @@ async fn concluded_status(hub: &TestHub, clock: &ManualClock) -> serde_json::Val
                 .as_array()
                 .is_some_and(|d| !d.is_empty() && d.iter().all(|d| d["status"] != "pending"));
             if ended {
+                // The view reads the record before the deliveries, so this one may hold the
+                // record from before the last settlement; a read after it sees the conclusion.
+                let (_, view) = hub
+                    .get(
+                        &format!("/v1/notifications/{}", n["id"].as_str().unwrap()),
+                        &hub.key,
+                    )
+                    .await;
                 return view;
             }
         }
