@@ -16,7 +16,7 @@ use crate::participant::Membership;
 use crate::push::PushKind;
 
 use super::dispatch::{self, candidate_apps};
-use super::{Apps, Party, Plan};
+use super::{Apps, LOOKING, Party, Plan};
 
 const KIND: PushKind = PushKind::Invitation;
 
@@ -47,29 +47,13 @@ pub(super) fn added(
     let candidates = candidate_apps(apps, &ctx, KIND);
     if candidates.is_empty() {
         let reason = "the user has no device registered in any app";
-        let r = plan.open(
-            party,
-            KIND,
-            Some(event.position),
-            Status::Suppressed,
-            reason,
-        );
-        plan.record(r);
+        plan.suppress(party, KIND, Some(event.position), reason);
         return;
     }
     for (app_id, app) in candidates {
         let party = party.with_app(app_id);
         match refusal(plan, party, app, &ctx, event, member) {
-            Some(reason) => {
-                let r = plan.open(
-                    party,
-                    KIND,
-                    Some(event.position),
-                    Status::Suppressed,
-                    reason,
-                );
-                plan.record(r);
-            }
+            Some(reason) => plan.suppress(party, KIND, Some(event.position), reason),
             None => push(plan, party, app, &ctx, event, member, &inviter),
         }
     }
@@ -87,7 +71,7 @@ fn refusal(
     if let Err(exclusion) = who::check(&event.event.body, &member.participant, &app.rules) {
         Some(exclusion.describe())
     } else if party.looking.is_foreground() {
-        Some("the user is looking at a live session, which carries the event".into())
+        Some(LOOKING.into())
     } else {
         let hold = ctx.preferences.hold(plan.now);
         hold.map(|h| format!("{}; an invitation is not deferred", h.reason.describe()))

@@ -17,9 +17,8 @@ use crate::participant::Membership;
 use crate::push::PushKind;
 
 use super::dispatch::{self, candidate_apps};
-use super::{Apps, Party, Plan};
+use super::{Apps, LOOKING, Party, Plan};
 
-const LOOKING: &str = "the user is looking at a live session, which carries the event";
 const NO_DEVICE: &str =
     "the user has no device registered in any app, and no app has a webhook for new messages";
 
@@ -49,14 +48,7 @@ pub(super) fn pushable(
         } else {
             NO_DEVICE.to_string()
         };
-        let r = plan.open(
-            party,
-            kind,
-            Some(event.position),
-            Status::Suppressed,
-            reason,
-        );
-        plan.record(r);
+        plan.suppress(party, kind, Some(event.position), reason);
         return;
     }
     for (app_id, app) in candidates {
@@ -78,8 +70,7 @@ fn in_app(
     let kind = lead::kind(event).unwrap_or(PushKind::NewMessage);
     if let Err(exclusion) = who::check(&event.event.body, &member.participant, &app.rules) {
         let reason = exclusion.describe();
-        let r = plan.open(party, kind, position, Status::Suppressed, reason);
-        plan.record(r);
+        plan.suppress(party, kind, position, reason);
         return;
     }
     let conversation = &event.event.conversation_id;

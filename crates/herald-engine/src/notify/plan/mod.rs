@@ -37,6 +37,9 @@ use crate::store::Conversation;
 
 pub use inputs::{Apps, Inputs, OutboxEvent};
 
+/// Why an event is not pushed to a user who sees it live, for every kind that says so.
+const LOOKING: &str = "the user is looking at a live session, which carries the event";
+
 /// What a plan decided: the commit, and what the runtime observes about it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Planned {
@@ -335,6 +338,18 @@ impl<'a> Plan<'a> {
 
     fn new_id(&mut self) -> String {
         self.ids.notification()
+    }
+
+    /// Records a new decision not to push.
+    fn suppress(
+        &mut self,
+        party: Party<'_>,
+        kind: PushKind,
+        position: Option<u64>,
+        reason: impl Into<String>,
+    ) {
+        let r = self.open(party, kind, position, Status::Suppressed, reason);
+        self.record(r);
     }
 
     /// A new record with its first decision.
