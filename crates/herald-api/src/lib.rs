@@ -1,6 +1,6 @@
 //! Herald's front doors: each turns outside requests into store, tenancy and runtime calls and
-//! decides nothing itself. Today the HTTP API and the live WebSocket protocol; CometD and the
-//! Matrix push gateway join them here.
+//! decides nothing itself: the HTTP API, the live WebSocket protocol and the Matrix push
+//! gateway; CometD joins them here.
 //!
 //! Layout:
 //! - [`router`]: every route, the OpenAPI document, body limits, tracing and panic layers.
@@ -8,6 +8,7 @@
 //!   [`users`], [`me`] (the client API and `GET /v1/live`), [`notifications`], [`keys`],
 //!   [`admin`], [`ops`] (`/healthz`, `/readyz`, `/metrics`).
 //! - [`live`]: the WebSocket session task.
+//! - [`matrix`]: the Matrix push gateway (`POST /_matrix/push/v1/notify`).
 //! - [`error`]: `ApiError`, the only error handlers return, rendered as RFC 9457 problems.
 //! - [`extract`]: JSON, path, query and auth extractors with problems as rejections.
 //! - [`state`]: what every handler shares; [`config`]: the `limits` and `auth` sections.
@@ -22,6 +23,7 @@ pub mod extract;
 pub mod ids;
 pub mod keys;
 pub mod live;
+pub mod matrix;
 pub mod me;
 pub mod notifications;
 pub mod ops;

@@ -16,13 +16,13 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{admin, apps, conversations, events, keys, me, notifications, ops, users};
+use crate::{admin, apps, conversations, events, keys, matrix, me, notifications, ops, users};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Herald", description = "Conversation-aware push notification hub"),
     modifiers(&Security),
-    tags((name = "events"), (name = "conversations"), (name = "apps"), (name = "users"), (name = "me"), (name = "keys"), (name = "notifications"), (name = "admin"), (name = "ops"))
+    tags((name = "events"), (name = "conversations"), (name = "apps"), (name = "users"), (name = "me"), (name = "keys"), (name = "notifications"), (name = "admin"), (name = "ops"), (name = "matrix"))
 )]
 struct ApiDoc;
 
@@ -102,6 +102,9 @@ pub fn router(state: AppState) -> axum::Router {
         ))
         .with_state(state.clone())
         .split_for_parts();
+    let (matrix, matrix_doc) = matrix_routes(&state);
+    let mut openapi = openapi;
+    openapi.merge(matrix_doc);
     // Serialised once and shared: axum clones every route's handler for each new connection,
     // and a document held as a `Value` was deep-copied each time (most of the cost of opening
     // a live session).
@@ -114,6 +117,7 @@ pub fn router(state: AppState) -> axum::Router {
                 ([(header::CONTENT_TYPE, "application/json")], openapi)
             }),
         )
+        .merge(matrix)
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
@@ -132,6 +136,29 @@ pub fn router(state: AppState) -> axum::Router {
         // span and log line inside carries it, and the response echoes it.
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// The Matrix push gateway, with Matrix errors for its own paths: any other path under
+/// `/_matrix` is `M_UNRECOGNIZED` 404, another method on `/notify` `M_UNRECOGNIZED` 405.
+fn matrix_routes(state: &AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
+    let config = &state.config.matrix;
+    let route_state = matrix::RouteState {
+        gateway: matrix::gateway(state.runtime.clone(), config),
+        limits: matrix::Limits {
+            max_devices: config.max_devices,
+            max_body_bytes: config.max_body_bytes,
+        },
+    };
+    let (router, doc) = OpenApiRouter::new()
+        .routes(routes!(matrix::notify))
+        .split_for_parts();
+    let router = router
+        .route("/_matrix", axum::routing::any(matrix::unrecognized))
+        .route("/_matrix/{*rest}", axum::routing::any(matrix::unrecognized))
+        .method_not_allowed_fallback(matrix::method_not_allowed)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .with_state(route_state);
+    (router, doc)
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -26,6 +26,7 @@ pub struct ApiConfig {
     pub limits: LimitsConfig,
     pub auth: AuthConfig,
     pub live: LiveConfig,
+    pub matrix: crate::matrix::MatrixConfig,
 }
 
 impl AppState {

@@ -131,7 +131,20 @@ pub struct Push {
     /// Past this, the push is expired, never sent late.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+    /// A payload already in the provider's own shape, composed by a front door that speaks
+    /// for its clients' apps (the Matrix push gateway, whose apps expect Sygnal's payloads):
+    /// the channel sends it instead of rendering the fields above, which then only steer the
+    /// request (priority, TTL, collapse key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewayPayload>,
 }
+
+/// A provider-shaped payload (see [`Push::gateway`]): for APNs the whole JSON body, for FCM
+/// the message's `data` (string values), for Web Push the JSON the service worker gets. The
+/// composer fits it to the provider's size limit; a channel refuses one that does not fit
+/// rather than cut into a shape it does not own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayPayload(pub serde_json::Map<String, serde_json::Value>);
 
 impl Push {
     /// Seconds left to live at `now` (0 when expired).

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use herald_api::matrix::MatrixConfig;
 use herald_api::{AuthConfig, LimitsConfig};
 use herald_channels::OutboundConfig;
 use herald_runtime::config::{DeliveryConfig, EngineConfig, LiveConfig};
@@ -22,6 +23,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub live: LiveConfig,
     pub auth: AuthConfig,
+    /// The Matrix push gateway (`POST /_matrix/push/v1/notify`).
+    pub matrix: MatrixConfig,
     pub log: Log,
     pub delivery: DeliveryConfig,
     pub engine: EngineConfig,
@@ -58,6 +61,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             live: LiveConfig::default(),
             auth: AuthConfig::default(),
+            matrix: MatrixConfig::default(),
             log: Log::default(),
             delivery: DeliveryConfig::default(),
             engine: EngineConfig::default(),
@@ -122,6 +126,18 @@ impl Config {
         }
         if self.limits.max_page_events == 0 {
             return bad("limits.max_page_events", "must be at least 1");
+        }
+        if herald_engine::ids::TenantId::parse(self.matrix.tenant.clone()).is_err() {
+            return bad("matrix.tenant", "is not a valid tenant id");
+        }
+        if !(100..=60_000).contains(&self.matrix.budget_ms) {
+            return bad("matrix.budget_ms", "must be between 100 and 60000");
+        }
+        if !(1..=1000).contains(&self.matrix.max_devices) {
+            return bad("matrix.max_devices", "must be between 1 and 1000");
+        }
+        if self.matrix.max_body_bytes < 1024 {
+            return bad("matrix.max_body_bytes", "must be at least 1024");
         }
         if self.live.heartbeat_ms < 100 {
             return bad("live.heartbeat_ms", "must be at least 100");

@@ -179,6 +179,7 @@ impl Server {
                 limits: config.limits.clone(),
                 auth: config.auth.clone(),
                 live: config.live.clone(),
+                matrix: config.matrix.clone(),
             },
             operator_key_hash,
             metrics: crate::telemetry::metrics_handle(),

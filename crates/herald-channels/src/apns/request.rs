@@ -1,8 +1,9 @@
-//! What one APNs request carries: the device check, the headers and the payload.
+//! What one APNs request carries: the device check, the headers and the payload (Herald's
+//! rendering of the push, or a gateway's payload as it came).
 
 use herald_engine::app::ApnsSection;
 use herald_engine::device::{Device, DeviceChannel};
-use herald_engine::push::{Delivery, DeliveryOutcome};
+use herald_engine::push::{Delivery, DeliveryOutcome, GatewayPayload};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::payload::{self, PushType};
@@ -50,7 +51,12 @@ pub(super) fn request(
     set("authorization", &format!("bearer {jwt}"))?;
     set("apns-push-type", push_type.as_str())?;
     set("apns-topic", &push_type.topic(&section.topic))?;
-    set("apns-priority", push_type.priority())?;
+    // A gateway's client may ask for a low priority (Matrix `prio: low`): 5, as Sygnal sends.
+    let priority = match &push.gateway {
+        Some(_) if !push.high_priority => "5",
+        _ => push_type.priority(),
+    };
+    set("apns-priority", priority)?;
     set(
         "apns-expiration",
         &push.expires_at.unix_timestamp().max(0).to_string(),
@@ -63,5 +69,22 @@ pub(super) fn request(
         )?;
     }
     set("content-type", "application/json")?;
-    Ok((headers, payload::render(delivery, push_type), push_type))
+    let body = match &push.gateway {
+        Some(payload) => gateway_body(payload, push_type)?,
+        None => payload::render(delivery, push_type),
+    };
+    Ok((headers, body, push_type))
+}
+
+/// A gateway's own payload, sent as it is: its composer fitted it to Apple's limit.
+fn gateway_body(payload: &GatewayPayload, push_type: PushType) -> Result<Vec<u8>, DeliveryOutcome> {
+    let body = serde_json::to_vec(payload).expect("JSON values always serialise");
+    if body.len() > push_type.max_payload() {
+        return Err(permanent(format!(
+            "the gateway payload is {} bytes, over APNs' limit of {}",
+            body.len(),
+            push_type.max_payload()
+        )));
+    }
+    Ok(body)
 }

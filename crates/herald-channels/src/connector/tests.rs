@@ -60,6 +60,7 @@ fn delivery(kind: PushKind, device: &Device) -> Delivery {
             data: BTreeMap::new(),
             created_at: at,
             expires_at: at + time::Duration::hours(1),
+            gateway: None,
         },
         attempt: 1,
     }

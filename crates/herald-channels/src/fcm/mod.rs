@@ -201,7 +201,19 @@ impl FcmChannel {
             (Ok(c), Ok(o)) => (c, o),
             (Err(e), _) | (_, Err(e)) => return e,
         };
-        let rendered = message::render(delivery, device, self.clock.now());
+        let now = self.clock.now();
+        let rendered = match &delivery.push.gateway {
+            Some(payload) => match message::gateway::render(&delivery.push, payload, device, now) {
+                Ok(rendered) => rendered,
+                Err(why) => {
+                    return DeliveryOutcome::Permanent {
+                        reason: why,
+                        status: None,
+                    };
+                }
+            },
+            None => message::render(delivery, device, now),
+        };
         let mut refreshed = false;
         loop {
             let token = match self

@@ -178,7 +178,11 @@ fn encrypted_body(
             reason: "the subscription's keys are not base64url".into(),
         });
     };
-    let plaintext = payload::render(delivery);
+    // A gateway's payload goes as it came (its composer fitted it); too long is refused below.
+    let plaintext = match &delivery.push.gateway {
+        Some(gateway) => serde_json::to_vec(gateway).expect("JSON values always serialise"),
+        None => payload::render(delivery),
+    };
     ece::encrypt(&plaintext, &p256dh, &auth).map_err(|e| match e {
         ece::EceError::TooLong(_) => permanent(e.to_string()),
         ece::EceError::BadPublicKey | ece::EceError::BadAuthSecret => {
@@ -200,12 +204,15 @@ fn request_headers(
     headers.insert(HeaderName::from_static("ttl"), header(&ttl.to_string())?);
     headers.insert(
         HeaderName::from_static("urgency"),
-        HeaderValue::from_static(payload::urgency(push.kind)),
+        HeaderValue::from_static(payload::urgency_of(push)),
     );
-    headers.insert(
-        HeaderName::from_static("topic"),
-        header(&payload::topic(&push.collapse_key))?,
-    );
+    // A gateway's push replaces nothing unless its client asked (an empty collapse key).
+    if !push.collapse_key.is_empty() {
+        headers.insert(
+            HeaderName::from_static("topic"),
+            header(&payload::topic(&push.collapse_key))?,
+        );
+    }
     headers.insert(
         reqwest::header::CONTENT_ENCODING,
         HeaderValue::from_static("aes128gcm"),

@@ -8,7 +8,7 @@
 //! §4) by shortening the body, then the title, then dropping custom data — never by failing.
 
 use herald_engine::notify::content::shorten;
-use herald_engine::push::{Delivery, PushKind};
+use herald_engine::push::{Delivery, Push, PushKind};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -21,6 +21,16 @@ pub fn urgency(kind: PushKind) -> &'static str {
         PushKind::IncomingCall => "high",
         kind if kind.is_silent() => "low",
         _ => "normal",
+    }
+}
+
+/// The `Urgency` of `push`: by its kind, or for a gateway's payload, `normal` unless its client
+/// asked for less (Matrix `prio: low` → `low`, as Sygnal sends).
+pub fn urgency_of(push: &Push) -> &'static str {
+    match &push.gateway {
+        Some(_) if !push.high_priority => "low",
+        Some(_) => "normal",
+        None => urgency(push.kind),
     }
 }
 
@@ -185,6 +195,7 @@ pub(crate) mod tests {
                 data: Default::default(),
                 created_at: now,
                 expires_at: now + time::Duration::hours(1),
+                gateway: None,
             },
             attempt: 1,
         }

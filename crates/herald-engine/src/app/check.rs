@@ -174,6 +174,9 @@ impl AppConfig {
                 ));
             }
         }
+        if let Some(matrix) = &self.matrix {
+            matrix.validate(self)?;
+        }
         Ok(())
     }
 }

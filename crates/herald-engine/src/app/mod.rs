@@ -5,12 +5,15 @@
 //!
 //! Secrets (private keys, passwords, signing secrets) are listed in [`SECRET_PATHS`]. The
 //! server seals them at rest and masks them on read; a PUT that sends the mask back keeps
-//! the stored value, so GET-edit-PUT round trips work without re-entering secrets.//!
+//! the stored value, so GET-edit-PUT round trips work without re-entering secrets.
+//!
 //! - this file: the document's types and defaults;
 //! - [`check`]: shape checks that need no crypto (`AppConfig::validate`);
+//! - [`matrix`]: the Matrix push gateway's app ids;
 //! - [`secrets`]: where secrets live in a document, masking, taking and restoring them.
 
 mod check;
+mod matrix;
 mod secrets;
 
 use std::collections::BTreeMap;
@@ -20,6 +23,7 @@ use serde_json::Value;
 
 use crate::participant::Role;
 
+pub use matrix::{DEFAULT_MATRIX_TTL_S, MatrixApp, MatrixChannel, MatrixSection};
 pub use secrets::{
     SECRET_MASK, SECRET_PATHS, mask_secrets, restore_secrets, take_secrets, visit_secrets,
 };
@@ -375,6 +379,9 @@ pub struct AppConfig {
     pub webhooks: Vec<WebhookEndpoint>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connector: Option<ConnectorSection>,
+    /// The Matrix app ids this app serves through the Matrix push gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrix: Option<MatrixSection>,
 }
 
 #[cfg(test)]

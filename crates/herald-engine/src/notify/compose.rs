@@ -219,6 +219,7 @@ pub fn bare(subject: &Subject<'_>, facts: &Facts) -> Push {
         data: Default::default(),
         created_at: facts.now,
         expires_at: facts.expires_at,
+        gateway: None,
     }
 }
 

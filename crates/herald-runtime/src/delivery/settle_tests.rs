@@ -48,6 +48,7 @@ pub(crate) fn delivery(attempt: u32, expires: i64) -> Delivery {
             data: Default::default(),
             created_at: t(0),
             expires_at: t(expires),
+            gateway: None,
         },
         attempt,
     }

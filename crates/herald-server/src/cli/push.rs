@@ -134,6 +134,7 @@ async fn test(
             data: Default::default(),
             created_at: now,
             expires_at: now + time::Duration::minutes(5),
+            gateway: None,
         },
         attempt: 1,
     };

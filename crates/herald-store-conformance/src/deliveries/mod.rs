@@ -51,6 +51,7 @@ fn push(t: &TenantId) -> Push {
         data: Default::default(),
         created_at: at(0),
         expires_at: at(3_600),
+        gateway: None,
     }
 }
 

@@ -37,6 +37,7 @@ pub(crate) fn delivery(kind: PushKind, title: &str, body: &str) -> Delivery {
             data: Default::default(),
             created_at: now,
             expires_at: now + time::Duration::hours(1),
+            gateway: None,
         },
         attempt: 1,
     }

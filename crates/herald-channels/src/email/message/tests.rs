@@ -28,6 +28,7 @@ fn push(kind: PushKind) -> Push {
         data: Default::default(),
         created_at: OffsetDateTime::UNIX_EPOCH,
         expires_at: OffsetDateTime::UNIX_EPOCH,
+        gateway: None,
     }
 }
 

@@ -29,11 +29,12 @@
 //!
 //! Files: `mod.rs` the shape, the data and the message as a whole; `android.rs` the `android`
 //! block; `apns.rs` the `apns` block for iOS devices; `fit.rs` the cut to the size limit;
-//! `tests.rs`.
+//! [`gateway`] a gateway's own payload (`Push::gateway`) as the message's data; `tests.rs`.
 
 mod android;
 mod apns;
 mod fit;
+pub mod gateway;
 
 use std::collections::BTreeMap;
 

@@ -62,6 +62,7 @@ fn delivery(kind: PushKind, title: &str, body: &str) -> Delivery {
             data: BTreeMap::new(),
             created_at: now(),
             expires_at: now() + time::Duration::hours(1),
+            gateway: None,
         },
         attempt: 1,
     }

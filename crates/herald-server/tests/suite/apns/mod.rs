@@ -92,6 +92,7 @@ fn delivery(id: &str, device: Device, kind: PushKind, body: &str, now: OffsetDat
             data: Default::default(),
             created_at: now,
             expires_at: now + time::Duration::hours(1),
+            gateway: None,
         },
         target: Target::Device { device },
         attempt: 1,

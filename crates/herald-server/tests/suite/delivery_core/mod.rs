@@ -164,6 +164,7 @@ fn delivery_expiring(device: &Device, tenant: &str, expires_at: OffsetDateTime) 
             data: Default::default(),
             created_at: now() - Duration::minutes(1),
             expires_at,
+            gateway: None,
         },
         attempt: 1,
     }

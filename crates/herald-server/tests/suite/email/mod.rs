@@ -99,6 +99,7 @@ fn push(kind: PushKind) -> Push {
         data: Default::default(),
         created_at: now,
         expires_at: now + Duration::hours(1),
+        gateway: None,
     }
 }
 

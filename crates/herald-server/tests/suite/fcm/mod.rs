@@ -214,6 +214,7 @@ fn message(id: &str, token: &str, now: OffsetDateTime) -> Delivery {
             data: Default::default(),
             created_at: now,
             expires_at: now + time::Duration::hours(1),
+            gateway: None,
         },
         target: Target::Device { device },
         attempt: 1,
