@@ -8,7 +8,7 @@
 //!   …) and its arguments, `aps.badge` = unread + missed calls, `room_id` and `event_id`, on top
 //!   of `default_payload`. Nothing to show and no badge: nothing is sent.
 //! - **FCM**: `data` = `default_payload` + the notification's fields (strings cut to 1024
-//!   bytes), the content's string fields as `content_<key>`, `prio` (`high`/`normal`),
+//!   bytes, ending in `…`), the content's string fields as `content_<key>`, `prio` (`high`/`normal`),
 //!   `unread`, `missed_calls`.
 //! - **Web Push**: `default_payload` + the notification's fields, the counts and the content
 //!   (without `formatted_body`, the body cut to 1000 characters, a long `ciphertext` dropped).
@@ -41,10 +41,18 @@ pub enum Skip {
 
 fn default_payload(device: &Device) -> Result<Map<String, Value>, Skip> {
     match device.data.as_ref().and_then(|d| d.get("default_payload")) {
-        None | Some(Value::Null) => Ok(Map::new()),
+        None => Ok(Map::new()),
         Some(Value::Object(o)) => Ok(o.clone()),
         Some(_) => Err(Skip::Reject("default_payload is not an object")),
     }
+}
+
+/// `s` in at most `max` bytes: cut on a character boundary and marked with `…` when too long.
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    format!("{}…", cut(s, max.saturating_sub('…'.len_utf8())))
 }
 
 /// `s` cut to at most `max` bytes on a character boundary.
@@ -129,13 +137,15 @@ fn event_id_only(n: &Notification, mut payload: Map<String, Value>) -> Map<Strin
     payload
 }
 
+fn given(s: &Option<String>) -> Option<&str> {
+    s.as_deref().filter(|s| !s.is_empty())
+}
+
 /// The localisation key and its arguments, by event type (Sygnal's keys, which the iOS apps
 /// ship translations for).
 fn alert(n: &Notification) -> Option<(&'static str, Vec<Option<String>>)> {
-    let from = n
-        .sender_display_name
-        .as_deref()
-        .or(n.sender.as_deref())
+    let from = given(&n.sender_display_name)
+        .or(given(&n.sender))
         .map_or(" ".to_string(), |s| cut(s, MAX_FIELD_BYTES));
     let room = || {
         n.room_name
@@ -242,13 +252,13 @@ pub fn fcm(n: &Notification, device: &Device) -> Result<Map<String, Value>, Skip
     ];
     for (key, value) in fields {
         if let Some(v) = value {
-            data.insert(key.into(), json!(cut(v, MAX_FIELD_BYTES)));
+            data.insert(key.into(), json!(truncate(v, MAX_FIELD_BYTES)));
         }
     }
     if let Some(content) = &n.content {
         for (key, value) in content {
             if let Value::String(s) = value {
-                data.insert(format!("content_{key}"), json!(cut(s, MAX_FIELD_BYTES)));
+                data.insert(format!("content_{key}"), json!(truncate(s, MAX_FIELD_BYTES)));
             }
         }
     }

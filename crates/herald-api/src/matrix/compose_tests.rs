@@ -45,6 +45,13 @@ fn event_id_only_carries_ids_and_counts_on_the_default_payload() {
 }
 
 #[test]
+fn sygnals_badge_only_notification_is_just_the_badge() {
+    let n = notification(json!({"id": "", "type": null, "sender": "", "counts": {"unread": 2},
+        "devices": [{"app_id": "a", "pushkey": "k", "data": {"default_payload": {"aps": {"sound": "x"}}}}]}));
+    assert_eq!(Value::Object(apns(&n, &n.devices[0]).unwrap()), json!({"aps": {"badge": 2}}));
+}
+
+#[test]
 fn apns_has_nothing_to_send_without_an_alert_or_a_badge() {
     let n = notification(json!({"type": "m.room.member", "membership": "join",
         "devices": [{"app_id": "im.app", "pushkey": "k"}]}));
@@ -76,9 +83,11 @@ fn a_long_message_is_cut_to_apns_limit_and_marked() {
 
 #[test]
 fn a_default_payload_that_is_not_an_object_rejects_the_pushkey() {
-    let n = notification(json!({"type": "m.room.message", "devices": [{"app_id": "a", "pushkey": "k", "data": {"default_payload": "x"}}]}));
-    assert!(matches!(apns(&n, &n.devices[0]), Err(Skip::Reject(_))));
-    assert!(matches!(fcm(&n, &n.devices[0]), Err(Skip::Reject(_))));
+    for bad in [json!("x"), json!(null), json!([1])] {
+        let n = notification(json!({"type": "m.room.message", "devices": [{"app_id": "a", "pushkey": "k", "data": {"default_payload": bad}}]}));
+        assert!(matches!(apns(&n, &n.devices[0]), Err(Skip::Reject(_))));
+        assert!(matches!(fcm(&n, &n.devices[0]), Err(Skip::Reject(_))));
+    }
 }
 
 #[test]
@@ -101,7 +110,9 @@ fn fcm_data_is_flat_strings_with_content_fields_and_priority() {
 fn fcm_fields_are_cut_to_1024_bytes() {
     let n = message(&"x".repeat(3000));
     let d = fcm(&n, &n.devices[0]).unwrap();
-    assert_eq!(d["content_body"].as_str().unwrap().len(), 1024);
+    let body = d["content_body"].as_str().unwrap();
+    assert_eq!(body.len(), 1024);
+    assert!(body.ends_with('…'));
     assert!(serde_json::to_vec(&d).unwrap().len() <= FCM_MAX_DATA);
 }
 
