@@ -68,7 +68,9 @@ pub fn cut(s: &str, max: usize) -> String {
 }
 
 fn size(v: &Map<String, Value>) -> usize {
-    serde_json::to_vec(v).expect("JSON values always serialise").len()
+    serde_json::to_vec(v)
+        .expect("JSON values always serialise")
+        .len()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -87,7 +89,11 @@ pub fn apns(n: &Notification, device: &Device) -> Result<Map<String, Value>, Ski
     if alert.is_none() && badge.is_none() {
         return Err(Skip::Nothing);
     }
-    let mut payload = if n.kind.is_some() { defaults } else { Map::new() };
+    let mut payload = if n.kind.is_some() {
+        defaults
+    } else {
+        Map::new()
+    };
     let aps = payload
         .entry("aps")
         .or_insert_with(|| Value::Object(Map::new()));
@@ -156,7 +162,9 @@ fn alert(n: &Notification) -> Option<(&'static str, Vec<Option<String>>)> {
     match n.kind.as_deref()? {
         "m.room.message" | "m.room.encrypted" => {
             let content = n.content.as_ref();
-            let msgtype = content.and_then(|c| c.get("msgtype")).and_then(Value::as_str);
+            let msgtype = content
+                .and_then(|c| c.get("msgtype"))
+                .and_then(Value::as_str);
             let body = content.and_then(|c| c.get("body")).and_then(Value::as_str);
             let (text, action, image) = match (msgtype, body) {
                 (Some("m.emote"), Some(b)) => (None, Some(b.to_string()), false),
@@ -165,16 +173,24 @@ fn alert(n: &Notification) -> Option<(&'static str, Vec<Option<String>>)> {
             };
             let room = room();
             Some(match (room, image, text, action) {
-                (Some(r), true, text, _) => ("IMAGE_FROM_USER_IN_ROOM", vec![Some(from), text, Some(r)]),
-                (Some(r), false, Some(t), _) => {
-                    ("MSG_FROM_USER_IN_ROOM_WITH_CONTENT", vec![Some(from), Some(r), Some(t)])
+                (Some(r), true, text, _) => {
+                    ("IMAGE_FROM_USER_IN_ROOM", vec![Some(from), text, Some(r)])
                 }
-                (Some(r), false, None, Some(a)) => {
-                    ("ACTION_FROM_USER_IN_ROOM", vec![Some(r), Some(from), Some(a)])
+                (Some(r), false, Some(t), _) => (
+                    "MSG_FROM_USER_IN_ROOM_WITH_CONTENT",
+                    vec![Some(from), Some(r), Some(t)],
+                ),
+                (Some(r), false, None, Some(a)) => (
+                    "ACTION_FROM_USER_IN_ROOM",
+                    vec![Some(r), Some(from), Some(a)],
+                ),
+                (Some(r), false, None, None) => {
+                    ("MSG_FROM_USER_IN_ROOM", vec![Some(from), Some(r)])
                 }
-                (Some(r), false, None, None) => ("MSG_FROM_USER_IN_ROOM", vec![Some(from), Some(r)]),
                 (None, true, text, _) => ("IMAGE_FROM_USER", vec![Some(from), text]),
-                (None, false, Some(t), _) => ("MSG_FROM_USER_WITH_CONTENT", vec![Some(from), Some(t)]),
+                (None, false, Some(t), _) => {
+                    ("MSG_FROM_USER_WITH_CONTENT", vec![Some(from), Some(t)])
+                }
                 (None, false, None, Some(a)) => ("ACTION_FROM_USER", vec![Some(from), Some(a)]),
                 (None, false, None, None) => ("MSG_FROM_USER", vec![Some(from)]),
             })
@@ -187,7 +203,11 @@ fn alert(n: &Notification) -> Option<(&'static str, Vec<Option<String>>)> {
                 .and_then(|o| o.get("sdp"))
                 .and_then(Value::as_str)
                 .is_some_and(|sdp| sdp.contains("m=video"));
-            let key = if video { "VIDEO_CALL_FROM_USER" } else { "VOICE_CALL_FROM_USER" };
+            let key = if video {
+                "VIDEO_CALL_FROM_USER"
+            } else {
+                "VOICE_CALL_FROM_USER"
+            };
             Some((key, vec![Some(from)]))
         }
         "m.room.member" => {
@@ -258,7 +278,10 @@ pub fn fcm(n: &Notification, device: &Device) -> Result<Map<String, Value>, Skip
     if let Some(content) = &n.content {
         for (key, value) in content {
             if let Value::String(s) = value {
-                data.insert(format!("content_{key}"), json!(truncate(s, MAX_FIELD_BYTES)));
+                data.insert(
+                    format!("content_{key}"),
+                    json!(truncate(s, MAX_FIELD_BYTES)),
+                );
             }
         }
     }
@@ -272,7 +295,11 @@ pub fn fcm(n: &Notification, device: &Device) -> Result<Map<String, Value>, Skip
     if let Some(missed) = n.counts.missed_calls {
         data.insert("missed_calls".into(), json!(missed.to_string()));
     }
-    fit_strings(&mut data, FCM_MAX_DATA, &["content_body", "content_formatted_body"]);
+    fit_strings(
+        &mut data,
+        FCM_MAX_DATA,
+        &["content_body", "content_formatted_body"],
+    );
     Ok(data)
 }
 
@@ -285,7 +312,11 @@ fn fit_strings(payload: &mut Map<String, Value>, limit: usize, fields: &[&str]) 
         }
         if let Some(Value::String(s)) = payload.get_mut(*field) {
             let keep = s.len().saturating_sub(over + 3);
-            *s = if keep == 0 { String::new() } else { format!("{}…", cut(s, keep)) };
+            *s = if keep == 0 {
+                String::new()
+            } else {
+                format!("{}…", cut(s, keep))
+            };
         }
     }
 }
@@ -312,7 +343,9 @@ pub fn subscription(device: &Device) -> Result<Subscription, Skip> {
             p256dh: device.pushkey.clone(),
             auth: auth.clone(),
         }),
-        _ => Err(Skip::Reject("a Web Push pusher needs data.endpoint and data.auth")),
+        _ => Err(Skip::Reject(
+            "a Web Push pusher needs data.endpoint and data.auth",
+        )),
     }
 }
 
@@ -365,7 +398,9 @@ pub fn webpush(n: &Notification, device: &Device) -> Result<Map<String, Value>, 
         {
             *body = format!(
                 "{}…",
-                body.chars().take(WEBPUSH_MAX_BODY_CHARS - 1).collect::<String>()
+                body.chars()
+                    .take(WEBPUSH_MAX_BODY_CHARS - 1)
+                    .collect::<String>()
             );
         }
         if content
@@ -379,9 +414,7 @@ pub fn webpush(n: &Notification, device: &Device) -> Result<Map<String, Value>, 
     }
     while size(&payload) > WEBPUSH_MAX_PAYLOAD {
         let over = size(&payload) - WEBPUSH_MAX_PAYLOAD;
-        let Some(Value::String(body)) = payload
-            .get_mut("content")
-            .and_then(|c| c.get_mut("body"))
+        let Some(Value::String(body)) = payload.get_mut("content").and_then(|c| c.get_mut("body"))
         else {
             break;
         };
@@ -389,7 +422,11 @@ pub fn webpush(n: &Notification, device: &Device) -> Result<Map<String, Value>, 
             break;
         }
         let keep = body.len().saturating_sub(over + 3);
-        *body = if keep == 0 { String::new() } else { format!("{}…", cut(body, keep)) };
+        *body = if keep == 0 {
+            String::new()
+        } else {
+            format!("{}…", cut(body, keep))
+        };
     }
     Ok(payload)
 }

@@ -4,7 +4,11 @@ use super::super::request::parse;
 use super::*;
 
 fn notification(n: Value) -> Notification {
-    parse(&serde_json::to_vec(&json!({ "notification": n })).unwrap(), 20).unwrap()
+    parse(
+        &serde_json::to_vec(&json!({ "notification": n })).unwrap(),
+        20,
+    )
+    .unwrap()
 }
 
 fn message(body: &str) -> Notification {
@@ -46,9 +50,14 @@ fn event_id_only_carries_ids_and_counts_on_the_default_payload() {
 
 #[test]
 fn sygnals_badge_only_notification_is_just_the_badge() {
-    let n = notification(json!({"id": "", "type": null, "sender": "", "counts": {"unread": 2},
-        "devices": [{"app_id": "a", "pushkey": "k", "data": {"default_payload": {"aps": {"sound": "x"}}}}]}));
-    assert_eq!(Value::Object(apns(&n, &n.devices[0]).unwrap()), json!({"aps": {"badge": 2}}));
+    let n = notification(
+        json!({"id": "", "type": null, "sender": "", "counts": {"unread": 2},
+        "devices": [{"app_id": "a", "pushkey": "k", "data": {"default_payload": {"aps": {"sound": "x"}}}}]}),
+    );
+    assert_eq!(
+        Value::Object(apns(&n, &n.devices[0]).unwrap()),
+        json!({"aps": {"badge": 2}})
+    );
 }
 
 #[test]
@@ -60,14 +69,19 @@ fn apns_has_nothing_to_send_without_an_alert_or_a_badge() {
 
 #[test]
 fn invitations_and_calls_have_their_own_keys() {
-    let invite = notification(json!({"type": "m.room.member", "membership": "invite", "user_is_target": true,
-        "sender": "@bob:x", "room_alias": "#ops:x", "devices": [{"app_id": "a", "pushkey": "k"}]}));
+    let invite = notification(
+        json!({"type": "m.room.member", "membership": "invite", "user_is_target": true,
+        "sender": "@bob:x", "room_alias": "#ops:x", "devices": [{"app_id": "a", "pushkey": "k"}]}),
+    );
     let p = apns(&invite, &invite.devices[0]).unwrap();
     assert_eq!(p["aps"]["alert"]["loc-key"], "USER_INVITE_TO_NAMED_ROOM");
     assert_eq!(p["aps"]["alert"]["loc-args"], json!(["@bob:x", "#ops:x"]));
     let call = notification(json!({"type": "m.call.invite", "sender": "@bob:x",
         "content": {"offer": {"sdp": "v=0\r\nm=video 9 UDP"}}, "devices": [{"app_id": "a", "pushkey": "k"}]}));
-    assert_eq!(apns(&call, &call.devices[0]).unwrap()["aps"]["alert"]["loc-key"], "VIDEO_CALL_FROM_USER");
+    assert_eq!(
+        apns(&call, &call.devices[0]).unwrap()["aps"]["alert"]["loc-key"],
+        "VIDEO_CALL_FROM_USER"
+    );
 }
 
 #[test]
@@ -76,7 +90,10 @@ fn a_long_message_is_cut_to_apns_limit_and_marked() {
     let p = apns(&n, &n.devices[0]).unwrap();
     let bytes = serde_json::to_vec(&p).unwrap().len();
     assert!(bytes <= APNS_MAX_PAYLOAD, "{bytes}");
-    assert!(bytes > APNS_MAX_PAYLOAD - 200, "cut far more than needed: {bytes}");
+    assert!(
+        bytes > APNS_MAX_PAYLOAD - 200,
+        "cut far more than needed: {bytes}"
+    );
     let text = p["aps"]["alert"]["loc-args"][2].as_str().unwrap();
     assert!(text.ends_with('…') && text.starts_with("éé"));
 }
@@ -84,7 +101,9 @@ fn a_long_message_is_cut_to_apns_limit_and_marked() {
 #[test]
 fn a_default_payload_that_is_not_an_object_rejects_the_pushkey() {
     for bad in [json!("x"), json!(null), json!([1])] {
-        let n = notification(json!({"type": "m.room.message", "devices": [{"app_id": "a", "pushkey": "k", "data": {"default_payload": bad}}]}));
+        let n = notification(
+            json!({"type": "m.room.message", "devices": [{"app_id": "a", "pushkey": "k", "data": {"default_payload": bad}}]}),
+        );
         assert!(matches!(apns(&n, &n.devices[0]), Err(Skip::Reject(_))));
         assert!(matches!(fcm(&n, &n.devices[0]), Err(Skip::Reject(_))));
     }
@@ -122,7 +141,10 @@ fn webpush_takes_keys_from_the_pushkey_and_data() {
         {"app_id": "a", "pushkey": "P256", "data": {"endpoint": "https://push.example/x", "auth": "AUTH", "only_last_per_room": true}},
         {"app_id": "a", "pushkey": "P256", "data": {"auth": "AUTH"}}]}));
     let s = subscription(&n.devices[0]).unwrap();
-    assert_eq!((s.endpoint.as_str(), s.p256dh.as_str(), s.auth.as_str()), ("https://push.example/x", "P256", "AUTH"));
+    assert_eq!(
+        (s.endpoint.as_str(), s.p256dh.as_str(), s.auth.as_str()),
+        ("https://push.example/x", "P256", "AUTH")
+    );
     assert!(matches!(subscription(&n.devices[1]), Err(Skip::Reject(_))));
 }
 
@@ -142,6 +164,7 @@ fn webpush_events_only_skips_count_updates_and_last_per_room_collapses() {
         "devices": [{"app_id": "a", "pushkey": "k", "data": {"endpoint": "https://p/x", "auth": "a", "events_only": true, "only_last_per_room": true}}]}));
     assert_eq!(webpush(&n, &n.devices[0]), Err(Skip::Nothing));
     assert_eq!(webpush_collapse_key(&n, &n.devices[0]), "room:!r");
-    let plain = notification(json!({"room_id": "!r", "devices": [{"app_id": "a", "pushkey": "k"}]}));
+    let plain =
+        notification(json!({"room_id": "!r", "devices": [{"app_id": "a", "pushkey": "k"}]}));
     assert_eq!(webpush_collapse_key(&plain, &plain.devices[0]), "");
 }

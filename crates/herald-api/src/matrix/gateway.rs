@@ -142,7 +142,12 @@ impl Gateway {
     }
 
     /// Carries `n` to `device` within `deadline`.
-    pub async fn dispatch(&self, n: &Notification, device: &Device, deadline: Instant) -> DeviceResult {
+    pub async fn dispatch(
+        &self,
+        n: &Notification,
+        device: &Device,
+        deadline: Instant,
+    ) -> DeviceResult {
         if device.pushkey.len() > MAX_PUSHKEY_BYTES {
             return DeviceResult::Rejected("the pushkey is longer than 512 bytes".into());
         }
@@ -170,9 +175,17 @@ impl Gateway {
     }
 
     /// Sends, and tries again after a retryable answer while the budget lasts.
-    async fn send(&self, delivery: &Delivery, serving: &Serving, deadline: Instant) -> DeviceResult {
+    async fn send(
+        &self,
+        delivery: &Delivery,
+        serving: &Serving,
+        deadline: Instant,
+    ) -> DeviceResult {
         let Some(channel) = self.runtime.channels.get(&delivery.channel) else {
-            return DeviceResult::Failed(format!("this server has no {} channel", delivery.channel));
+            return DeviceResult::Failed(format!(
+                "this server has no {} channel",
+                delivery.channel
+            ));
         };
         let mut pause = FIRST_RETRY;
         loop {
@@ -187,11 +200,15 @@ impl Gateway {
                 .await;
             let (why, after) = match outcome {
                 Ok(DeliveryOutcome::Delivered { .. }) => return DeviceResult::Sent,
-                Ok(DeliveryOutcome::InvalidTarget { reason }) => return DeviceResult::Rejected(reason),
-                Ok(DeliveryOutcome::Permanent { reason, .. }) => return DeviceResult::Failed(reason),
-                Ok(DeliveryOutcome::Retryable { reason, after_ms, .. }) => {
-                    (reason, after_ms.map(Duration::from_millis))
+                Ok(DeliveryOutcome::InvalidTarget { reason }) => {
+                    return DeviceResult::Rejected(reason);
                 }
+                Ok(DeliveryOutcome::Permanent { reason, .. }) => {
+                    return DeviceResult::Failed(reason);
+                }
+                Ok(DeliveryOutcome::Retryable {
+                    reason, after_ms, ..
+                }) => (reason, after_ms.map(Duration::from_millis)),
                 Ok(DeliveryOutcome::Unsent { reason }) => (reason, None),
                 Err(refused) => return DeviceResult::Failed(refused.to_string()),
             };
@@ -222,7 +239,13 @@ impl Gateway {
                 } else {
                     device.pushkey.clone()
                 };
-                (DeviceChannel::Apns, token, None, compose::apns(n, device)?, String::new())
+                (
+                    DeviceChannel::Apns,
+                    token,
+                    None,
+                    compose::apns(n, device)?,
+                    String::new(),
+                )
             }
             MatrixChannel::Fcm => (
                 DeviceChannel::Fcm,
@@ -251,6 +274,8 @@ impl Gateway {
             }
         };
         let now = self.runtime.clock.now();
+        let registered = time::OffsetDateTime::from_unix_timestamp(device.pushkey_ts)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
         let id = match key {
             Some(key) => hex::encode(&key[..16]),
             None => uuid::Uuid::now_v7().simple().to_string(),
@@ -270,8 +295,9 @@ impl Gateway {
             },
             locale: None,
             installation_id: None,
-            created_at: now,
-            updated_at: now,
+            // APNs keeps a device that registered after it saw the token unregistered.
+            created_at: registered,
+            updated_at: registered,
         };
         Ok(Delivery {
             id: format!("mx_{id}"),

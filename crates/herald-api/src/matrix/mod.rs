@@ -113,7 +113,8 @@ pub async fn notify(
     let n = match request::parse(&body, limits.max_devices) {
         Ok(n) => n,
         Err(e) => {
-            metrics::counter!("herald_matrix_requests_total", "result" => "bad_request").increment(1);
+            metrics::counter!("herald_matrix_requests_total", "result" => "bad_request")
+                .increment(1);
             return e.into_response();
         }
     };
@@ -142,7 +143,9 @@ pub async fn notify(
     metrics::histogram!("herald_matrix_notify_seconds", "result" => outcome)
         .record(started.elapsed().as_secs_f64());
     match failed {
-        Some(why) => MatrixError::upstream(format!("a push could not be sent: {why}")).into_response(),
+        Some(why) => {
+            MatrixError::upstream(format!("a push could not be sent: {why}")).into_response()
+        }
         None => Json(NotifyResponse { rejected }).into_response(),
     }
 }

@@ -20,6 +20,9 @@ pub struct Counts {
 pub struct Device {
     pub app_id: String,
     pub pushkey: String,
+    /// When the homeserver last saw the pushkey (unix seconds; 0 when not given): a provider
+    /// that saw the token unregistered after this time means it is dead.
+    pub pushkey_ts: i64,
     /// The pusher's `data` (minus `url`): `format`, `default_payload`, Web Push keys, …
     pub data: Option<Map<String, Value>>,
 }
@@ -81,16 +84,18 @@ fn device(raw: &Value, at: usize) -> Result<Device, MatrixError> {
         .ok_or_else(|| bad(format!("devices[{at}] must be an object")))?;
     let required = |key: &str| match raw.get(key) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-        _ => Err(bad(format!("devices[{at}].{key} must be a non-empty string"))),
+        _ => Err(bad(format!(
+            "devices[{at}].{key} must be a non-empty string"
+        ))),
     };
     let app_id = required("app_id")?;
     let pushkey = required("pushkey")?;
-    if let Some(ts) = raw.get("pushkey_ts")
-        && !ts.is_i64()
-        && !ts.is_u64()
-    {
-        return Err(bad(format!("devices[{at}].pushkey_ts must be an integer")));
-    }
+    let pushkey_ts = match raw.get("pushkey_ts") {
+        None | Some(Value::Null) => 0,
+        Some(ts) => ts
+            .as_i64()
+            .ok_or_else(|| bad(format!("devices[{at}].pushkey_ts must be an integer")))?,
+    };
     object(raw, "tweaks").map_err(|_| bad(format!("devices[{at}].tweaks must be an object")))?;
     let data = object(raw, "data")
         .map_err(|_| bad(format!("devices[{at}].data must be an object")))?
@@ -98,6 +103,7 @@ fn device(raw: &Value, at: usize) -> Result<Device, MatrixError> {
     Ok(Device {
         app_id,
         pushkey,
+        pushkey_ts,
         data,
     })
 }
@@ -183,7 +189,10 @@ mod tests {
         assert!(n.low_priority);
         assert_eq!(n.counts.unread, Some(3));
         assert_eq!(n.counts.missed_calls, None);
-        assert_eq!(n.devices[0].data.as_ref().unwrap()["format"], "event_id_only");
+        assert_eq!(
+            n.devices[0].data.as_ref().unwrap()["format"],
+            "event_id_only"
+        );
     }
 
     #[test]
@@ -211,7 +220,9 @@ mod tests {
 
     #[test]
     fn too_many_devices_are_refused() {
-        let devices: Vec<Value> = (0..3).map(|i| json!({"app_id": "a", "pushkey": format!("k{i}")})).collect();
+        let devices: Vec<Value> = (0..3)
+            .map(|i| json!({"app_id": "a", "pushkey": format!("k{i}")}))
+            .collect();
         let body = serde_json::to_vec(&json!({"notification": {"devices": devices}})).unwrap();
         assert_eq!(parse(&body, 2).unwrap_err().errcode, "M_BAD_JSON");
         assert_eq!(parse(&body, 3).unwrap().devices.len(), 3);

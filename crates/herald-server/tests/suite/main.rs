@@ -16,6 +16,7 @@ mod fail_open;
 mod fcm;
 mod left_notice;
 mod live_sessions;
+mod matrix;
 mod notify;
 mod notify_delivery;
 mod openapi;

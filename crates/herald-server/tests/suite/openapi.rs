@@ -43,6 +43,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/me/conversations/{conversation_id}/events", &["get"]),
     ("/v1/me/conversations/{conversation_id}/read", &["post"]),
     ("/v1/live", &["get"]),
+    ("/_matrix/push/v1/notify", &["post"]),
 ];
 
 async fn document(hub: &TestHub) -> Value {
