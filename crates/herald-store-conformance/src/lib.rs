@@ -1,5 +1,6 @@
-//! The conformance suite every Herald [`Store`] backend must pass: the port's contract written
-//! as executable cases, independent of any backend.
+//! The conformance suites every Herald store backend must pass: the contracts of the store
+//! ports ([`Store`], [`DeliveryQueue`], [`NotifyStore`]) written as executable cases,
+//! independent of any backend.
 //!
 //! Each case is a `pub async fn` taking a fresh, empty store (`Arc<dyn Store>`) and panicking on
 //! failure; its name states the rule it checks. [`store_conformance_tests!`] turns them all into
@@ -31,6 +32,21 @@
 //! herald_store_conformance::delivery_conformance_tests!(async { Queue(/* … */) });
 //! ```
 //!
+//! The notification engine's state has a third suite, [`notify_conformance_tests!`], for
+//! backends that implement [`NotifyStore`]: its expression produces a [`NotifyFixture`], which
+//! adds the engine's state and the delivery queue over the same data (a commit's deliveries
+//! are claimed from the queue, and settling them concludes the commit's records). Its cases
+//! cover every method of the port: the outbox and a step's batched read, the commit (all or
+//! nothing, keyed replacements), the timers, user contexts, calls and preferences, the decision
+//! log, and Web Push health checks.
+//!
+//! ```ignore
+//! struct Engine(std::sync::Arc<MyStore>, tempfile::TempDir);
+//! impl herald_store_conformance::Fixture for Engine { /* store() */ }
+//! impl herald_store_conformance::NotifyFixture for Engine { /* notify(), queue() */ }
+//! herald_store_conformance::notify_conformance_tests!(async { Engine(/* … */) });
+//! ```
+//!
 //! [`support`] holds the builders the cases use (ids, events, registrations); backend-specific
 //! tests may use them too.
 //!
@@ -52,7 +68,25 @@
 //!   nothing of the batch; a settlement applies only to a pending, leased delivery (anything
 //!   else is a no-op); `deliveries_of` lists by creation time, then id; a claim cancels (never
 //!   hands out) a delivery whose device was removed or moved to another user, and hands out
-//!   one whose device re-registered for the same user with the device as it is now.
+//!   one whose device re-registered for the same user with the device as it is now;
+//! - the outbox hands items out in the order their appends committed, across conversations and
+//!   tenants, and reading takes none (only a commit does); the inputs of an item whose event
+//!   is gone hold the conversation if it still exists, and no contexts nor recent messages;
+//! - a commit naming an outbox item already taken off still applies the rest; a commit with a
+//!   delivery id already stored for the tenant is `AlreadyExists` and writes nothing (no
+//!   removal from the outbox, no record, state or delivery); its deliveries are due at the
+//!   commit's `now`; a thread committed with nothing pending and nothing shown is deleted;
+//! - "due" means due at or before `now`; due threads and due notifications come earliest
+//!   first, up to the limit, and reading them fires nothing; only a `scheduled` record has a
+//!   timer of its own (a pending push's record waits on its thread's timer, whatever its
+//!   `due_at`);
+//! - `user_notifications` puts records made in the same instant greater id first; an unknown
+//!   user's context is the default one; preferences are replaced whole;
+//! - `devices_to_check` lists by device id; a device's last check counts from the `now` of the
+//!   commit that sent it, and must be answered or expired; a check answered after its deadline
+//!   still makes the device healthy; a new check replaces the device's last one (the old id no
+//!   longer answers) and leaves an unhealthy device unhealthy until answered;
+//!   `unhealthy_devices` lists by device id, only devices still registered to the user.
 
 mod apps;
 mod deliveries;
