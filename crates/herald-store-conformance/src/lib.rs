@@ -1,5 +1,6 @@
-//! The conformance suite every Herald [`Store`] backend must pass: the port's contract written
-//! as executable cases, independent of any backend.
+//! The conformance suites every Herald store backend must pass: the contracts of the store
+//! ports ([`Store`], [`DeliveryQueue`], [`NotifyStore`]) written as executable cases,
+//! independent of any backend.
 //!
 //! Each case is a `pub async fn` taking a fresh, empty store (`Arc<dyn Store>`) and panicking on
 //! failure; its name states the rule it checks. [`store_conformance_tests!`] turns them all into
@@ -31,6 +32,21 @@
 //! herald_store_conformance::delivery_conformance_tests!(async { Queue(/* … */) });
 //! ```
 //!
+//! The notification engine's state has a third suite, [`notify_conformance_tests!`], for
+//! backends that implement [`NotifyStore`]: its expression produces a [`NotifyFixture`], which
+//! adds the engine's state and the delivery queue over the same data (a commit's deliveries
+//! are claimed from the queue, and settling them concludes the commit's records). Its cases
+//! cover every method of the port: the outbox and a step's batched read, the commit (all or
+//! nothing, keyed replacements), the timers, user contexts, calls and preferences, the decision
+//! log, and Web Push health checks.
+//!
+//! ```ignore
+//! struct Engine(std::sync::Arc<MyStore>, tempfile::TempDir);
+//! impl herald_store_conformance::Fixture for Engine { /* store() */ }
+//! impl herald_store_conformance::NotifyFixture for Engine { /* notify(), queue() */ }
+//! herald_store_conformance::notify_conformance_tests!(async { Engine(/* … */) });
+//! ```
+//!
 //! [`support`] holds the builders the cases use (ids, events, registrations); backend-specific
 //! tests may use them too.
 //!
@@ -52,13 +68,32 @@
 //!   nothing of the batch; a settlement applies only to a pending, leased delivery (anything
 //!   else is a no-op); `deliveries_of` lists by creation time, then id; a claim cancels (never
 //!   hands out) a delivery whose device was removed or moved to another user, and hands out
-//!   one whose device re-registered for the same user with the device as it is now.
+//!   one whose device re-registered for the same user with the device as it is now;
+//! - the outbox hands items out in the order their appends committed, across conversations and
+//!   tenants, and reading takes none (only a commit does); the inputs of an item whose event
+//!   is gone hold the conversation if it still exists, and no contexts nor recent messages;
+//! - a commit naming an outbox item already taken off still applies the rest; a commit with a
+//!   delivery id already stored for the tenant is `AlreadyExists` and writes nothing (no
+//!   removal from the outbox, no record, state or delivery); its deliveries are due at the
+//!   commit's `now`; a thread committed with nothing pending and nothing shown is deleted;
+//! - "due" means due at or before `now`; due threads and due notifications come earliest
+//!   first, up to the limit, and reading them fires nothing; only a `scheduled` record has a
+//!   timer of its own (a pending push's record waits on its thread's timer, whatever its
+//!   `due_at`);
+//! - `user_notifications` puts records made in the same instant greater id first; an unknown
+//!   user's context is the default one; preferences are replaced whole;
+//! - `devices_to_check` lists by device id; a device's last check counts from the `now` of the
+//!   commit that sent it, and must be answered or expired; a check answered after its deadline
+//!   still makes the device healthy; a new check replaces the device's last one (the old id no
+//!   longer answers) and leaves an unhealthy device unhealthy until answered;
+//!   `unhealthy_devices` lists by device id, only devices still registered to the user.
 
 mod apps;
 mod deliveries;
 mod devices;
 mod isolation;
 mod membership;
+mod notify;
 mod reads;
 pub mod support;
 mod tenants;
@@ -69,6 +104,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use herald_engine::delivery::DeliveryQueue;
+use herald_engine::notify::store::NotifyStore;
 use herald_engine::push::Delivery;
 use herald_engine::store::{Store, StoreError};
 use time::OffsetDateTime;
@@ -78,6 +114,7 @@ pub use deliveries::*;
 pub use devices::*;
 pub use isolation::*;
 pub use membership::*;
+pub use notify::*;
 pub use reads::*;
 pub use tenants::*;
 pub use transcript::*;
@@ -125,6 +162,18 @@ pub trait DeliveryFixture: Fixture + Send + Sync {
         deliveries: Vec<Delivery>,
         now: OffsetDateTime,
     ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + '_>>;
+}
+
+/// A store that also holds the notification engine's state, for
+/// [`notify_conformance_tests!`].
+pub trait NotifyFixture: Fixture + Send + Sync {
+    /// The engine's state, over the same data as [`Fixture::store`]: appends queue events for
+    /// it, and its user contexts hold the store's devices and unread counts.
+    fn notify(&self) -> Arc<dyn NotifyStore>;
+
+    /// The delivery queue over the same data: a commit's deliveries are claimed from it, and
+    /// settling them concludes the commit's records.
+    fn queue(&self) -> Arc<dyn DeliveryQueue>;
 }
 
 /// Expands to one `#[tokio::test]` (multi-threaded, so concurrency cases really run in
@@ -242,6 +291,64 @@ macro_rules! delivery_conformance_tests {
     };
 }
 
+/// Like [`store_conformance_tests!`], for the notification engine's state: the expression
+/// produces a [`NotifyFixture`], evaluated afresh for every case.
+#[macro_export]
+macro_rules! notify_conformance_tests {
+    ($make_fixture:expr) => {
+        $crate::notify_conformance_tests!(@notify_cases $make_fixture;
+            // The outbox and what a step reads.
+            the_outbox_queues_every_event_but_membership_changes_in_append_order,
+            the_outbox_hands_out_the_oldest_items_up_to_the_limit_without_taking_them,
+            a_participant_added_by_someone_else_is_queued_with_their_context,
+            a_batch_of_inputs_matches_the_single_reads_it_replaces,
+            inputs_of_an_item_whose_event_is_gone_hold_only_what_was_found,
+            recent_messages_are_the_newest_messages_at_or_before_a_position_oldest_first,
+            // Commits.
+            a_commit_takes_its_evaluated_items_off_the_outbox,
+            a_commit_writes_its_decisions_state_and_deliveries_together,
+            committing_the_same_decision_twice_fails_with_already_exists_and_writes_nothing,
+            a_commit_replaces_threads_user_states_calls_and_records_by_key,
+            a_thread_with_nothing_pending_and_nothing_shown_is_deleted,
+            // Timers.
+            due_threads_are_those_due_at_or_before_now_earliest_first_up_to_the_limit,
+            a_thread_committed_again_moves_or_drops_its_timer,
+            due_notifications_are_scheduled_records_due_at_or_before_now_earliest_first,
+            only_a_scheduled_record_has_a_timer_of_its_own,
+            next_due_is_the_earliest_timer_of_either_kind,
+            // User contexts, preferences, calls.
+            a_user_context_holds_devices_state_preferences_email_and_badge,
+            a_user_context_has_the_threads_of_the_conversation_asked_or_of_all,
+            the_badge_counts_every_conversation_and_a_participant_email_only_its_own,
+            an_unknown_user_has_an_empty_context,
+            preferences_are_replaced_whole_per_user_and_tenant,
+            a_committed_call_reads_back_by_tenant_and_id,
+            // The decision log.
+            a_committed_record_reads_back_whole_by_tenant_and_id,
+            user_notifications_are_a_users_newest_first_up_to_the_limit,
+            a_sent_record_concludes_from_its_deliveries_once_none_is_pending,
+            only_a_sent_record_is_concluded_by_its_deliveries,
+            // Web Push health checks.
+            health_checks_expire_into_unhealthy_devices_until_acknowledged,
+            devices_to_check_are_an_apps_web_push_devices_not_checked_since_the_cutoff,
+            an_acknowledged_check_never_expires,
+            a_check_is_acknowledged_only_by_its_owner_with_its_id_and_device,
+            a_new_check_replaces_the_devices_last_and_unhealthy_lasts_until_an_answer,
+            unhealthy_devices_are_only_those_still_registered_to_the_user,
+        );
+    };
+    (@notify_cases $make_fixture:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let fixture = $make_fixture.await;
+                $crate::$case(&fixture).await;
+                drop(fixture);
+            }
+        )*
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -295,6 +402,21 @@ mod tests {
             include_str!("deliveries/history.rs"),
             include_str!("deliveries/settlements.rs"),
             include_str!("deliveries/targets.rs"),
+        ]);
+        assert!(!cases.is_empty(), "the scan finds the cases");
+        assert_eq!(listed, cases);
+    }
+
+    #[test]
+    fn the_notify_macro_runs_every_notify_case() {
+        let listed = listed("@notify_cases $make_fixture;");
+        let cases = cases(&[
+            include_str!("notify/checks.rs"),
+            include_str!("notify/commits.rs"),
+            include_str!("notify/contexts.rs"),
+            include_str!("notify/outbox.rs"),
+            include_str!("notify/records.rs"),
+            include_str!("notify/timers.rs"),
         ]);
         assert!(!cases.is_empty(), "the scan finds the cases");
         assert_eq!(listed, cases);

@@ -73,7 +73,7 @@ fn delivery(t: &TenantId, id: &str, notification: &str, target: Target) -> Deliv
     }
 }
 
-fn webhook(t: &TenantId, id: &str, notification: &str) -> Delivery {
+pub(crate) fn webhook(t: &TenantId, id: &str, notification: &str) -> Delivery {
     delivery(
         t,
         id,

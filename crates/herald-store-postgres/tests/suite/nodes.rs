@@ -7,12 +7,36 @@ use std::sync::Arc;
 
 use herald_engine::delivery::DeliveryQueue;
 use herald_engine::notify::store::NotifyStore;
+use herald_engine::push::{Delivery, Push, Target};
 use herald_engine::store::{Store, StoreError};
-use herald_store_conformance::support::{at, conversation, message, tenant};
+use herald_store_conformance::support::{app_id, at, conversation, message, tenant};
 use herald_store_postgres::PostgresStore;
 use time::Duration;
 
 use crate::fixture::{Schema, url};
+
+fn webhook_delivery(id: &str, notification: &str) -> Delivery {
+    let push: Push = serde_json::from_value(serde_json::json!({
+        "kind": "new_message", "tenant_id": "acme", "app_id": "chat", "user_id": "ann",
+        "message_count": 1, "unread": 1, "badge": 1, "missed_calls": 0,
+        "collapse_key": "c1", "high_priority": true,
+        "created_at": "1970-01-01T00:00:00Z", "expires_at": "1970-01-01T01:00:00Z",
+    }))
+    .expect("a push");
+    Delivery {
+        id: id.into(),
+        notification_id: notification.into(),
+        tenant_id: tenant("acme"),
+        app_id: app_id("chat"),
+        channel: "webhook".into(),
+        target: Target::Webhook {
+            endpoint_id: "hook".into(),
+            devices: vec![],
+        },
+        push,
+        attempt: 1,
+    }
+}
 
 /// Two stores on one new schema, connected (and migrating) at the same time.
 async fn two_nodes() -> (Arc<PostgresStore>, Arc<PostgresStore>, Schema) {
@@ -112,7 +136,7 @@ async fn batches_locking_conversations_in_opposite_orders_all_commit() {
 async fn claimers_on_two_nodes_never_get_the_same_delivery() {
     let (a, b, _schema) = two_nodes().await;
     let deliveries = (0..40)
-        .map(|i| crate::notify::webhook_delivery(&format!("d{i}"), "n1"))
+        .map(|i| webhook_delivery(&format!("d{i}"), "n1"))
         .collect();
     a.enqueue_deliveries(deliveries, at(1)).await.unwrap();
     let claim = |node: Arc<PostgresStore>| {

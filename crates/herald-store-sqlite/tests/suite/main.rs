@@ -1,7 +1,7 @@
-//! The SQLite store's suite in one test binary: the backend-agnostic conformance cases and the
-//! durability checks.
+//! The SQLite store's suite in one test binary: the backend-agnostic conformance cases (store,
+//! delivery queue, notification engine state) and the durability checks.
 
 mod conformance;
 mod delivery_conformance;
 mod durability;
-mod event_inputs;
+mod notify_conformance;
