@@ -4,9 +4,9 @@
 //!
 //! | port | implemented by | used by |
 //! |---|---|---|
-//! | [`Store`] | `herald-store-sqlite` | front doors (API), tenancy, runtime |
-//! | [`NotifyStore`] | `herald-store-sqlite` | the notification engine task |
-//! | [`DeliveryQueue`] | `herald-store-sqlite` | the delivery core |
+//! | [`Store`] | `herald-store-sqlite`, `herald-store-postgres` | front doors (API), tenancy, runtime |
+//! | [`NotifyStore`] | `herald-store-sqlite`, `herald-store-postgres` | the notification engine task |
+//! | [`DeliveryQueue`] | `herald-store-sqlite`, `herald-store-postgres` | the delivery core |
 //! | [`Channel`] | `herald-channels`, test doubles | the delivery core, `herald push test` |
 //! | [`Clock`] | [`SystemClock`], [`ManualClock`] (tests) | everything that reads the time |
 //! | [`NewIds`] | the engine task (uuid v7), counting ids (tests) | the notification plans |
