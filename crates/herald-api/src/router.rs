@@ -16,13 +16,13 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{admin, apps, conversations, events, keys, matrix, me, notifications, ops, users};
+use crate::{admin, apps, cometd, conversations, events, keys, matrix, me, notifications, ops, users};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Herald", description = "Conversation-aware push notification hub"),
     modifiers(&Security),
-    tags((name = "events"), (name = "conversations"), (name = "apps"), (name = "users"), (name = "me"), (name = "keys"), (name = "notifications"), (name = "admin"), (name = "ops"), (name = "matrix"))
+    tags((name = "events"), (name = "conversations"), (name = "apps"), (name = "users"), (name = "me"), (name = "keys"), (name = "notifications"), (name = "admin"), (name = "ops"), (name = "matrix"), (name = "cometd"))
 )]
 struct ApiDoc;
 
@@ -103,8 +103,10 @@ pub fn router(state: AppState) -> axum::Router {
         .with_state(state.clone())
         .split_for_parts();
     let (matrix, matrix_doc) = matrix_routes(&state);
+    let (cometd, cometd_doc) = cometd_routes(&state);
     let mut openapi = openapi;
     openapi.merge(matrix_doc);
+    openapi.merge(cometd_doc);
     // Serialised once and shared: axum clones every route's handler for each new connection,
     // and a document held as a `Value` was deep-copied each time (most of the cost of opening
     // a live session).
@@ -118,6 +120,7 @@ pub fn router(state: AppState) -> axum::Router {
             }),
         )
         .merge(matrix)
+        .merge(cometd)
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
@@ -158,6 +161,23 @@ fn matrix_routes(state: &AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
         .method_not_allowed_fallback(matrix::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(route_state);
+    (router, doc)
+}
+
+/// The CometD front door: Bayeux at `/cometd` (long-polling POSTs, also at the suffixes the
+/// JS client appends, and the WebSocket upgrade), with its own body limit.
+fn cometd_routes(state: &AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
+    let door = cometd::door(state.clone());
+    let (router, doc) = OpenApiRouter::new()
+        .routes(routes!(cometd::long_poll, cometd::websocket))
+        .split_for_parts();
+    let router = ["/cometd/handshake", "/cometd/connect", "/cometd/disconnect"]
+        .into_iter()
+        .fold(router, |router, path| {
+            router.route(path, axum::routing::post(cometd::long_poll))
+        })
+        .layer(DefaultBodyLimit::max(state.config.cometd.max_body_bytes))
+        .with_state(door);
     (router, doc)
 }
 

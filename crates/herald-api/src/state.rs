@@ -27,6 +27,7 @@ pub struct ApiConfig {
     pub auth: AuthConfig,
     pub live: LiveConfig,
     pub matrix: crate::matrix::MatrixConfig,
+    pub cometd: crate::cometd::CometdConfig,
 }
 
 impl AppState {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use herald_api::cometd::CometdConfig;
 use herald_api::matrix::MatrixConfig;
 use herald_api::{AuthConfig, LimitsConfig};
 use herald_channels::OutboundConfig;
@@ -25,6 +26,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The Matrix push gateway (`POST /_matrix/push/v1/notify`).
     pub matrix: MatrixConfig,
+    /// The CometD front door (`/cometd`).
+    pub cometd: CometdConfig,
     pub log: Log,
     pub delivery: DeliveryConfig,
     pub engine: EngineConfig,
@@ -62,6 +65,7 @@ impl Default for Config {
             live: LiveConfig::default(),
             auth: AuthConfig::default(),
             matrix: MatrixConfig::default(),
+            cometd: CometdConfig::default(),
             log: Log::default(),
             delivery: DeliveryConfig::default(),
             engine: EngineConfig::default(),
@@ -138,6 +142,18 @@ impl Config {
         }
         if self.matrix.max_body_bytes < 1024 {
             return bad("matrix.max_body_bytes", "must be at least 1024");
+        }
+        if !(1_000..=600_000).contains(&self.cometd.max_interval_ms) {
+            return bad("cometd.max_interval_ms", "must be between 1000 and 600000");
+        }
+        if !(100..=120_000).contains(&self.cometd.timeout_ms) {
+            return bad("cometd.timeout_ms", "must be between 100 and 120000");
+        }
+        if self.cometd.max_body_bytes < 1024 {
+            return bad("cometd.max_body_bytes", "must be at least 1024");
+        }
+        if !(1..=1000).contains(&self.cometd.max_messages) {
+            return bad("cometd.max_messages", "must be between 1 and 1000");
         }
         if self.live.heartbeat_ms < 100 {
             return bad("live.heartbeat_ms", "must be at least 100");

@@ -180,6 +180,7 @@ impl Server {
                 auth: config.auth.clone(),
                 live: config.live.clone(),
                 matrix: config.matrix.clone(),
+                cometd: config.cometd.clone(),
             },
             operator_key_hash,
             metrics: crate::telemetry::metrics_handle(),
