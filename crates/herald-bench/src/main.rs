@@ -6,6 +6,7 @@
 //! and exits by itself.
 
 mod herald;
+mod matrix;
 mod metrics;
 mod push;
 mod scenarios;
@@ -24,7 +25,9 @@ use serde_json::json;
 use crate::stats::Row;
 
 /// Scenarios this runner knows, in the order they run by default.
-const SCENARIOS: &[&str] = &["ingest", "live", "push", "push-fcm", "sessions", "timers"];
+const SCENARIOS: &[&str] = &[
+    "ingest", "live", "push", "push-fcm", "matrix", "sessions", "timers",
+];
 
 #[derive(Parser, Debug)]
 #[command(name = "herald-bench", about = "Benchmark runner for Herald")]
@@ -41,7 +44,7 @@ struct Args {
     /// Idle live sessions for the sessions scenario (default 19,000; 200 with --quick).
     #[arg(long)]
     sessions: Option<usize>,
-    /// Scenarios to run (default: all): ingest, live, push, push-fcm, sessions, timers.
+    /// Scenarios to run (default: all): ingest, live, push, push-fcm, matrix, sessions, timers.
     scenarios: Vec<String>,
 }
 
@@ -59,6 +62,8 @@ pub struct Plan {
     pub live_rate: u64,
     /// Away users (one device each, one message each) for the push scenarios.
     pub push_users: usize,
+    /// Concurrent homeserver connections, one level after another, for the matrix scenario.
+    pub matrix_connections: &'static [usize],
     /// Idle live sessions held open for the sessions scenario.
     pub sessions: usize,
     /// Client processes (each with its own 127.0.0.x source address) holding them.
@@ -79,6 +84,7 @@ impl Plan {
                 live_users: 10,
                 live_rate: 200,
                 push_users: 50,
+                matrix_connections: &[2, 8],
                 sessions: 200,
                 session_processes: 2,
                 timer_users: 200,
@@ -92,6 +98,7 @@ impl Plan {
                 live_users: 300,
                 live_rate: 5_000,
                 push_users: 20_000,
+                matrix_connections: &[16, 64, 256],
                 // One process may hold 20,000 descriptors: Herald keeps some for itself.
                 sessions: 19_000,
                 session_processes: 4,
@@ -140,6 +147,7 @@ async fn main() -> anyhow::Result<()> {
             "live" => scenarios::live(&server, plan).await,
             "push" => push::apns(&server, plan).await,
             "push-fcm" => push::fcm(&server, plan).await,
+            "matrix" => matrix::matrix(&server, plan).await,
             "sessions" => sessions::sessions(&server, plan).await,
             "timers" => timers::timers(&server, plan).await,
             _ => unreachable!("checked above"),

@@ -23,7 +23,7 @@ use crate::scenarios::{http_client, message};
 use crate::setup::{self, device_token};
 use crate::stats::{Row, percentile_ms};
 
-const TOPIC: &str = "com.example.bench";
+pub(crate) const TOPIC: &str = "com.example.bench";
 /// Concurrent HTTP clients for setup and posting.
 const CLIENTS: usize = 32;
 /// How long to wait for the last push after the last acknowledgement.
@@ -257,7 +257,7 @@ async fn run(server: &Herald, plan: Plan, fake: &Fake) -> anyhow::Result<Vec<Row
 
 /// User + system CPU time of a process so far, from `/proc/<pid>/stat` (clock ticks of
 /// `getconf CLK_TCK`).
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+pub(crate) fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // Fields after the command name (which may hold spaces) start at the last ')'.
     let fields: Vec<&str> = stat
@@ -280,7 +280,7 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
 
 /// What `h2load` (nghttp2) gets from the same fake over h2c: the requests Herald's client
 /// sends, with a valid provider token, on 4 connections × 100 streams.
-async fn h2load_ceiling(fake: &FakeApns, plan: Plan) -> anyhow::Result<f64> {
+pub(crate) async fn h2load_ceiling(fake: &FakeApns, plan: Plan) -> anyhow::Result<f64> {
     let iat = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     header.kid = Some(KEY_ID.into());
