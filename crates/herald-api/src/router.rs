@@ -16,7 +16,9 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{admin, apps, cometd, conversations, events, keys, matrix, me, notifications, ops, users};
+use crate::{
+    admin, apps, cometd, conversations, events, keys, matrix, me, notifications, ops, users,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -164,20 +166,25 @@ fn matrix_routes(state: &AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
     (router, doc)
 }
 
-/// The CometD front door: Bayeux at `/cometd` (long-polling POSTs, also at the suffixes the
-/// JS client appends, and the WebSocket upgrade), with its own body limit.
+/// The CometD front door: Bayeux at `/cometd` (long-polling POSTs, also at `/cometd/` and the
+/// suffixes the JS client appends, and the WebSocket upgrade), with its own body limit.
 fn cometd_routes(state: &AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
     let door = cometd::door(state.clone());
     let (router, doc) = OpenApiRouter::new()
         .routes(routes!(cometd::long_poll, cometd::websocket))
         .split_for_parts();
-    let router = ["/cometd/handshake", "/cometd/connect", "/cometd/disconnect"]
-        .into_iter()
-        .fold(router, |router, path| {
-            router.route(path, axum::routing::post(cometd::long_poll))
-        })
-        .layer(DefaultBodyLimit::max(state.config.cometd.max_body_bytes))
-        .with_state(door);
+    let router = [
+        "/cometd/",
+        "/cometd/handshake",
+        "/cometd/connect",
+        "/cometd/disconnect",
+    ]
+    .into_iter()
+    .fold(router, |router, path| {
+        router.route(path, axum::routing::post(cometd::long_poll))
+    })
+    .layer(DefaultBodyLimit::max(state.config.cometd.max_body_bytes))
+    .with_state(door);
     (router, doc)
 }
 

@@ -57,7 +57,8 @@ pub struct Malformed(pub &'static str);
 
 /// Reads a body: one message object or a non-empty array of at most `max` of them.
 pub fn parse(body: &[u8], max: usize) -> Result<Vec<Message>, Malformed> {
-    let value: Value = serde_json::from_slice(body).map_err(|_| Malformed("the body is not JSON"))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|_| Malformed("the body is not JSON"))?;
     let items = match value {
         Value::Array(items) => items,
         object @ Value::Object(_) => vec![object],
@@ -76,7 +77,10 @@ pub fn parse(body: &[u8], max: usize) -> Result<Vec<Message>, Malformed> {
                 Some(Value::String(c)) if c.starts_with('/') && c.len() <= 256 => c.clone(),
                 _ => return Err(Malformed("every message needs a channel")),
             };
-            let id = raw.get("id").filter(|v| v.is_string() || v.is_number()).cloned();
+            let id = raw
+                .get("id")
+                .filter(|v| v.is_string() || v.is_number())
+                .cloned();
             let client_id = raw
                 .get("clientId")
                 .and_then(Value::as_str)
@@ -93,7 +97,7 @@ pub fn parse(body: &[u8], max: usize) -> Result<Vec<Message>, Malformed> {
 
 /// The reply to a body that is not Bayeux: one unsuccessful message, so a client sees why.
 pub fn malformed(why: &Malformed) -> Value {
-    json!([{"channel": "/meta/unsuccessful", "successful": false, "error": format!("400::{}", why.0)}])
+    json!({"channel": "/meta/unsuccessful", "successful": false, "error": format!("400::{}", why.0)})
 }
 
 /// Advice telling the client to start over with a handshake.
@@ -115,14 +119,29 @@ mod tests {
         let one = parse(br#"{"channel":"/meta/handshake","id":"7"}"#, 10).unwrap();
         assert_eq!(one.len(), 1);
         assert_eq!(Value::Object(one[0].reply(true))["id"], "7");
-        let many = parse(br#"[{"channel":"/a","id":1},{"channel":"/b","clientId":"c"}]"#, 10).unwrap();
+        let many = parse(
+            br#"[{"channel":"/a","id":1},{"channel":"/b","clientId":"c"}]"#,
+            10,
+        )
+        .unwrap();
         assert_eq!(many[1].client_id.as_deref(), Some("c"));
     }
 
     #[test]
     fn malformed_bodies_are_refused() {
-        for body in [&b"nope"[..], b"[]", b"5", br#"[{"id":1}]"#, br#"[1]"#, br#"{"channel":"x"}"#] {
-            assert!(parse(body, 10).is_err(), "{}", String::from_utf8_lossy(body));
+        for body in [
+            &b"nope"[..],
+            b"[]",
+            b"5",
+            br#"[{"id":1}]"#,
+            br#"[1]"#,
+            br#"{"channel":"x"}"#,
+        ] {
+            assert!(
+                parse(body, 10).is_err(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
         assert!(parse(br#"[{"channel":"/a"},{"channel":"/b"}]"#, 1).is_err());
     }

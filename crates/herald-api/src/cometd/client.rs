@@ -53,6 +53,8 @@ pub struct State {
     pub unread: bool,
     /// Deliveries waiting for the next connect.
     pub ready: Vec<Value>,
+    /// The `/_genesys` catch-up, until the client subscribes to that channel.
+    pub genesys: Vec<Value>,
 }
 
 /// Why a held connect returns.
@@ -88,6 +90,7 @@ impl Client {
                 subscribed: HashSet::new(),
                 unread: false,
                 ready: vec![],
+                genesys: vec![],
             }),
             wake: Notify::new(),
             superseded: Notify::new(),
@@ -98,7 +101,10 @@ impl Client {
     }
 
     pub fn touch(&self) {
-        *self.last_seen.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        *self
+            .last_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
     }
 
     /// Silent for longer than `max_interval` with no connect held: the client is gone.
@@ -113,7 +119,10 @@ impl Client {
     }
 
     pub fn last_seen(&self) -> Instant {
-        *self.last_seen.lock().unwrap_or_else(PoisonError::into_inner)
+        *self
+            .last_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn wake(&self) {
@@ -174,7 +183,11 @@ impl Client {
 
     /// Everything ready for the client: what [`Client::wait`] took (and whatever else the hub
     /// queued meanwhile) through the cursor, for its subscriptions.
-    pub async fn collect(&self, store: &dyn herald_engine::store::Store, page: usize) -> Vec<Value> {
+    pub async fn collect(
+        &self,
+        store: &dyn herald_engine::store::Store,
+        page: usize,
+    ) -> Vec<Value> {
         if let Ok(mut rx) = self.rx.try_lock() {
             let mut taken = self.taken();
             while let Ok(item) = rx.try_recv() {
@@ -197,6 +210,7 @@ impl Client {
                 subscribed,
                 unread,
                 ready,
+                ..
             } = &mut *state;
             let mut sink = Deliveries {
                 subscribed,

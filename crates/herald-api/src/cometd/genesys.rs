@@ -1,7 +1,8 @@
 //! The GMS background-state contract (the vendor's "Chat API Version 1 Push Notification and
 //! Background State"): a client going to the background sends `/meta/disconnect` with
-//! `ext.transcriptPosition`; coming back, its new session first gets one `/_genesys` message
-//! per conversation carrying every transcript event after that position, then live events.
+//! `ext.transcriptPosition`; coming back, its new session — once subscribed to `/_genesys` —
+//! first gets one `/_genesys` message per conversation carrying every transcript event after
+//! that position, then live events.
 //!
 //! Positions are remembered per user in this node's memory (for [`REMEMBER_FOR`]); a client
 //! that comes back to another node, or after a restart, subscribes and reads the transcript
@@ -26,20 +27,30 @@ pub const REMEMBER_FOR: Duration = Duration::from_secs(24 * 3600);
 const REMEMBER_AT_MOST: usize = 100_000;
 
 type UserKey = (TenantId, UserId);
+/// When a user went to the background, and the positions they had seen.
+type Positions = (Instant, Vec<(ConversationId, u64)>);
 
 /// Users in the background: the conversations they were subscribed to and the position they
 /// had seen.
 #[derive(Default)]
 pub struct Background {
-    users: Mutex<HashMap<UserKey, (Instant, Vec<(ConversationId, u64)>)>>,
+    users: Mutex<HashMap<UserKey, Positions>>,
 }
 
 impl Background {
-    pub fn remember(&self, tenant: &TenantId, user: &UserId, positions: Vec<(ConversationId, u64)>) {
+    pub fn remember(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        positions: Vec<(ConversationId, u64)>,
+    ) {
         let mut users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
         users.retain(|_, (at, _)| at.elapsed() < REMEMBER_FOR);
         if users.len() >= REMEMBER_AT_MOST
-            && let Some(oldest) = users.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| k.clone())
+            && let Some(oldest) = users
+                .iter()
+                .min_by_key(|(_, (at, _))| *at)
+                .map(|(k, _)| k.clone())
         {
             users.remove(&oldest);
         }
@@ -97,7 +108,12 @@ pub fn row(event: &Value, position: u64) -> Option<Value> {
         .or(event["user_id"].as_str())
         .unwrap_or("");
     let text = event["text"].as_str().unwrap_or("");
-    let role = role(sender["role"].as_str().or(event["role"].as_str()).unwrap_or(""));
+    let role = role(
+        sender["role"]
+            .as_str()
+            .or(event["role"].as_str())
+            .unwrap_or(""),
+    );
     Some(json!([kind, name, text, position.to_string(), role]))
 }
 
@@ -168,9 +184,16 @@ mod tests {
     #[test]
     fn rows_name_the_kind_sender_text_position_and_party() {
         let message = json!({"type": "message.created", "sender": {"id": "agent-7", "role": "agent", "name": "Ann"}, "text": "Hello"});
-        assert_eq!(row(&message, 29), Some(json!(["Message.Text", "Ann", "Hello", "29", "AGENT"])));
-        let typing = json!({"type": "notice.typing_started", "sender": {"id": "v1", "role": "visitor"}});
-        assert_eq!(row(&typing, 3), Some(json!(["Notice.TypingStarted", "v1", "", "3", "CLIENT"])));
+        assert_eq!(
+            row(&message, 29),
+            Some(json!(["Message.Text", "Ann", "Hello", "29", "AGENT"]))
+        );
+        let typing =
+            json!({"type": "notice.typing_started", "sender": {"id": "v1", "role": "visitor"}});
+        assert_eq!(
+            row(&typing, 3),
+            Some(json!(["Notice.TypingStarted", "v1", "", "3", "CLIENT"]))
+        );
         assert_eq!(row(&json!({"type": "message.read"}), 4), None);
     }
 

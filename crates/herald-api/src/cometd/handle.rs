@@ -17,11 +17,11 @@ use herald_runtime::live::protocol::SessionState;
 use herald_tenancy::auth::tokens;
 use serde_json::{Map, Value, json};
 
+use super::CometdConfig;
 use super::bayeux::{self, Message};
 pub use super::client::Woke;
 use super::client::{Client, UNREAD_CHANNEL};
 use super::genesys::{self, Background, GENESYS_CHANNEL};
-use super::CometdConfig;
 use crate::state::AppState;
 
 /// The transports Herald offers, in the client's preference order.
@@ -107,13 +107,28 @@ impl Cometd {
             .and_then(|a| a.get("token"))
             .and_then(Value::as_str);
         let Some(token) = token else {
-            return m.error("401::ext.authentication.token is required", Some(json!({"reconnect": "none"})));
+            return m.error(
+                "401::ext.authentication.token is required",
+                Some(json!({"reconnect": "none"})),
+            );
         };
         let leeway = self.state.config.auth.token_leeway_s;
-        let identity = match tokens::verify(self.state.store.as_ref(), &self.state.sealer, token, leeway).await {
+        let identity = match tokens::verify(
+            self.state.store.as_ref(),
+            &self.state.sealer,
+            token,
+            leeway,
+        )
+        .await
+        {
             Ok(identity) => identity,
             Err(tokens::TokenError::Store(e)) => return self.unavailable(m, &e),
-            Err(_) => return m.error("403::invalid client token", Some(json!({"reconnect": "none"}))),
+            Err(_) => {
+                return m.error(
+                    "403::invalid client token",
+                    Some(json!({"reconnect": "none"})),
+                );
+            }
         };
         let offered: Vec<&str> = m
             .raw
@@ -121,18 +136,30 @@ impl Cometd {
             .and_then(Value::as_array)
             .map(|types| types.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        let common: Vec<&str> = TRANSPORTS.into_iter().filter(|t| offered.contains(t)).collect();
+        let common: Vec<&str> = TRANSPORTS
+            .into_iter()
+            .filter(|t| offered.contains(t))
+            .collect();
         if common.is_empty() {
-            return m.error("403::no common connection type (websocket, long-polling)", Some(json!({"reconnect": "none"})));
+            return m.error(
+                "403::no common connection type (websocket, long-polling)",
+                Some(json!({"reconnect": "none"})),
+            );
         }
-        let registration = self
-            .state
-            .hub
-            .register(&identity.tenant, &identity.user, SessionState::Foreground);
+        let registration =
+            self.state
+                .hub
+                .register(&identity.tenant, &identity.user, SessionState::Foreground);
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let client = Arc::new(Client::new(id.clone(), identity.tenant, identity.user, registration));
+        let client = Arc::new(Client::new(
+            id.clone(),
+            identity.tenant,
+            identity.user,
+            registration,
+        ));
         // Coming back from the background: the transcript since the position, before any
-        // live event (the hub already queues those for this session).
+        // live event (the hub already queues those for this session); delivered once the
+        // client subscribes to `/_genesys`.
         let reader = Reader {
             store: self.state.store.as_ref(),
             tenant: &client.tenant,
@@ -140,10 +167,7 @@ impl Cometd {
         };
         for (conversation, after) in self.background.take(&client.tenant, &client.user) {
             match genesys::catch_up(&client, reader, conversation, after).await {
-                Ok(Some(message)) => {
-                    client.state.lock().await.ready.push(message);
-                    client.wake();
-                }
+                Ok(Some(message)) => client.state.lock().await.genesys.push(message),
                 Ok(None) => {}
                 Err(stopped) => tracing::warn!(?stopped, "a CometD catch-up could not be read"),
             }
@@ -160,7 +184,10 @@ impl Cometd {
 
     fn unavailable(&self, m: &Message, e: &StoreError) -> Value {
         tracing::error!(error.message = %e, "CometD request could not reach the store");
-        m.error("503::storage is unavailable; retry", Some(json!({"reconnect": "retry", "interval": 1000})))
+        m.error(
+            "503::storage is unavailable; retry",
+            Some(json!({"reconnect": "retry", "interval": 1000})),
+        )
     }
 
     /// A connect answered at once: whatever is ready, then the reply.
@@ -190,7 +217,10 @@ impl Cometd {
         }
         // Gone, disconnected or expired meanwhile: the client must start over.
         if !self.clients().contains_key(&client.id) {
-            return vec![m.error("402::the session ended; handshake again", Some(bayeux::rehandshake()))];
+            return vec![m.error(
+                "402::the session ended; handshake again",
+                Some(bayeux::rehandshake()),
+            )];
         }
         self.connect_now(client, m).await
     }
@@ -198,7 +228,11 @@ impl Cometd {
     async fn subscribe(&self, client: &Client, m: &Message, on: bool) -> Value {
         let subscriptions: Vec<String> = match m.raw.get("subscription") {
             Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
             _ => vec![],
         };
         if subscriptions.is_empty() {
@@ -214,23 +248,43 @@ impl Cometd {
         Value::Object(reply)
     }
 
-    async fn subscribe_one(&self, client: &Client, m: &Message, channel: &str, on: bool) -> Result<(), Value> {
+    async fn subscribe_one(
+        &self,
+        client: &Client,
+        m: &Message,
+        channel: &str,
+        on: bool,
+    ) -> Result<(), Value> {
         let denied = || {
-            let mut reply = m.error(&format!("403:{},{channel}:Subscription denied", client.id), None);
+            let mut reply = m.error(
+                &format!("403:{},{channel}:Subscription denied", client.id),
+                None,
+            );
             reply["subscription"] = json!(channel);
             reply
         };
         if channel == GENESYS_CHANNEL {
+            // The catch-up waits for this subscription: a client routes a delivery only to a
+            // channel it subscribed to, and it subscribes after its handshake.
+            let mut state = client.state.lock().await;
+            let catch_up = std::mem::take(&mut state.genesys);
+            if on && !catch_up.is_empty() {
+                state.ready.extend(catch_up);
+                client.wake();
+            }
             return Ok(());
         }
         if channel == UNREAD_CHANNEL {
             client.state.lock().await.unread = on;
             return Ok(());
         }
-        let conversation = self.member_conversation(client, channel).await.map_err(|e| match e {
-            Some(e) => self.unavailable(m, &e),
-            None => denied(),
-        })?;
+        let conversation =
+            self.member_conversation(client, channel)
+                .await
+                .map_err(|e| match e {
+                    Some(e) => self.unavailable(m, &e),
+                    None => denied(),
+                })?;
         let mut state = client.state.lock().await;
         if on {
             state.subscribed.insert(conversation);
@@ -242,10 +296,19 @@ impl Cometd {
 
     /// The conversation of a `/conversations/<id>` channel the user takes part in; `Err(None)`
     /// for any other channel or conversation.
-    async fn member_conversation(&self, client: &Client, channel: &str) -> Result<ConversationId, Option<StoreError>> {
+    async fn member_conversation(
+        &self,
+        client: &Client,
+        channel: &str,
+    ) -> Result<ConversationId, Option<StoreError>> {
         let id = channel.strip_prefix("/conversations/").ok_or(None)?;
         let conversation = ConversationId::parse(id).map_err(|_| None)?;
-        match self.state.store.membership(&client.tenant, &conversation, &client.user).await {
+        match self
+            .state
+            .store
+            .membership(&client.tenant, &conversation, &client.user)
+            .await
+        {
             Ok(Some(_)) => Ok(conversation),
             Ok(None) => Err(None),
             Err(e) => Err(Some(e)),
@@ -256,7 +319,12 @@ impl Cometd {
         let conversation = match self.member_conversation(client, &m.channel).await {
             Ok(conversation) => conversation,
             Err(Some(e)) => return self.unavailable(m, &e),
-            Err(None) => return m.error(&format!("403:{},{}:Publish denied", client.id, m.channel), None),
+            Err(None) => {
+                return m.error(
+                    &format!("403:{},{}:Publish denied", client.id, m.channel),
+                    None,
+                );
+            }
         };
         let Some(data) = m.data().and_then(Value::as_object) else {
             return m.error("400::data must be an object", None);
@@ -267,10 +335,18 @@ impl Cometd {
                 let Some(position) = data.get("position").and_then(Value::as_u64) else {
                     return m.error("400::a read needs a position", None);
                 };
-                let id = EventId::parse(format!("read-{}", uuid::Uuid::now_v7())).expect("generated ids are valid");
+                let id = EventId::parse(format!("read-{}", uuid::Uuid::now_v7()))
+                    .expect("generated ids are valid");
                 self.state
                     .store
-                    .mark_read(&client.tenant, &conversation, &client.user, position, id, now)
+                    .mark_read(
+                        &client.tenant,
+                        &conversation,
+                        &client.user,
+                        position,
+                        id,
+                        now,
+                    )
                     .await
                     .map(|a| a.into_iter().collect::<Vec<_>>())
             }
@@ -279,17 +355,29 @@ impl Cometd {
                     Ok(event) => event,
                     Err(reply) => return m.error(&reply, None),
                 };
-                self.state.store.append_events(&client.tenant, vec![event], now).await
+                self.state
+                    .store
+                    .append_events(&client.tenant, vec![event], now)
+                    .await
             }
-            _ => return m.error("400::data.type must be message.created or message.read", None),
+            _ => {
+                return m.error(
+                    "400::data.type must be message.created or message.read",
+                    None,
+                );
+            }
         };
         match appended {
             Ok(appended) => {
                 self.state.committed(&client.tenant, &appended);
                 Value::Object(m.reply(true))
             }
-            Err(StoreError::EventInvalid { invalid, .. }) => m.error(&format!("400::{invalid}"), None),
-            Err(StoreError::EventConflict { .. }) => m.error("409::the event id was used with another body", None),
+            Err(StoreError::EventInvalid { invalid, .. }) => {
+                m.error(&format!("400::{invalid}"), None)
+            }
+            Err(StoreError::EventConflict { .. }) => {
+                m.error("409::the event id was used with another body", None)
+            }
             Err(e) => self.unavailable(m, &e),
         }
     }
@@ -326,9 +414,17 @@ impl Cometd {
 
     async fn disconnect(&self, client: &Client, m: &Message) -> Value {
         if let Some(position) = genesys::transcript_position(m.ext()) {
-            let subscribed: Vec<ConversationId> = client.state.lock().await.subscribed.iter().cloned().collect();
+            let subscribed: Vec<ConversationId> = client
+                .state
+                .lock()
+                .await
+                .subscribed
+                .iter()
+                .cloned()
+                .collect();
             let positions = subscribed.into_iter().map(|c| (c, position)).collect();
-            self.background.remember(&client.tenant, &client.user, positions);
+            self.background
+                .remember(&client.tenant, &client.user, positions);
         }
         self.expire(&client.id, Ending::Clean);
         Value::Object(m.reply(true))
@@ -358,7 +454,8 @@ impl Cometd {
             .map(|c| (c.id.clone(), c.last_seen()))
             .collect();
         for (id, last_seen) in gone {
-            let silent = time::Duration::try_from(last_seen.elapsed()).unwrap_or(time::Duration::ZERO);
+            let silent =
+                time::Duration::try_from(last_seen.elapsed()).unwrap_or(time::Duration::ZERO);
             let last_heard = self.state.clock.now() - silent;
             tracing::info!("a CometD client did not reconnect within maxInterval; it is gone");
             self.expire(&id, Ending::Dead { last_heard });

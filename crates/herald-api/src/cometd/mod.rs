@@ -23,9 +23,9 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -128,7 +128,10 @@ fn bayeux_json(status: StatusCode, replies: Vec<Value>) -> Response {
         (status = 413, description = "The body is over `cometd.max_body_bytes`"),
     )
 )]
-pub async fn long_poll(State(door): State<DoorState>, body: Result<Bytes, BytesRejection>) -> Response {
+pub async fn long_poll(
+    State(door): State<DoorState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     door.reap_from_now_on();
     let body = match body {
         Ok(body) => body,
@@ -139,8 +142,13 @@ pub async fn long_poll(State(door): State<DoorState>, body: Result<Bytes, BytesR
         }
     };
     let replies = door.answer(&body).await;
-    let malformed = replies.len() == 1 && replies[0].get("channel").and_then(Value::as_str) == Some("/meta/unsuccessful");
-    let status = if malformed { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let malformed = replies.len() == 1
+        && replies[0].get("channel").and_then(Value::as_str) == Some("/meta/unsuccessful");
+    let status = if malformed {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     bayeux_json(status, replies)
 }
 

@@ -7,6 +7,7 @@ mod apps_and_auth;
 mod bad_input;
 mod binary;
 mod collaboration;
+mod cometd;
 mod connector;
 mod delivery_core;
 mod devices;

@@ -44,6 +44,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/me/conversations/{conversation_id}/read", &["post"]),
     ("/v1/live", &["get"]),
     ("/_matrix/push/v1/notify", &["post"]),
+    ("/cometd", &["post", "get"]),
 ];
 
 async fn document(hub: &TestHub) -> Value {
