@@ -135,6 +135,13 @@ impl Client {
         self.connecting.store(true, Ordering::Release);
     }
 
+    /// [`Client::begin_connect`], ended when the guard drops — also when the request is
+    /// cancelled mid-hold (the HTTP client went away), so `maxInterval` still counts.
+    pub fn connecting(&self) -> Connecting<'_> {
+        self.begin_connect();
+        Connecting(self)
+    }
+
     /// The client is dropped: a held connect returns now.
     pub fn close(&self) {
         self.superseded.notify_waiters();
@@ -225,6 +232,15 @@ impl Client {
             self.taken().pop_front();
         }
         std::mem::take(&mut state.ready)
+    }
+}
+
+/// A held connect; see [`Client::connecting`].
+pub struct Connecting<'a>(&'a Client);
+
+impl Drop for Connecting<'_> {
+    fn drop(&mut self) {
+        self.0.end_connect();
     }
 }
 

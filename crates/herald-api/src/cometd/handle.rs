@@ -202,12 +202,10 @@ impl Cometd {
 
     /// A held connect: waits until something is ready or the timeout, then answers.
     pub async fn hold_connect(&self, client: &Client, m: &Message) -> Vec<Value> {
-        client.begin_connect();
+        let _connecting = client.connecting();
         let deadline = tokio::time::Instant::now() + Duration::from_millis(self.config.timeout_ms);
         let woke = client.wait(deadline).await;
-        let out = self.answer_held(client, m, woke).await;
-        client.end_connect();
-        out
+        self.answer_held(client, m, woke).await
     }
 
     /// The answer to a held connect once it woke.

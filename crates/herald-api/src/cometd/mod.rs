@@ -166,12 +166,23 @@ pub async fn websocket(State(door): State<DoorState>, ws: WebSocketUpgrade) -> R
         .on_upgrade(move |socket| serve_socket(door, socket))
 }
 
-async fn serve_socket(door: DoorState, mut socket: WebSocket) {
+/// A connect held over a WebSocket: the client, the message, and until when.
+type Held = Option<(Arc<client::Client>, bayeux::Message, tokio::time::Instant)>;
+
+async fn serve_socket(door: DoorState, socket: WebSocket) {
+    let mut held: Held = None;
+    serve_frames(&door, socket, &mut held).await;
+    // The socket is gone with a connect held: from now on `maxInterval` counts.
+    if let Some((client, _, _)) = held {
+        client.end_connect();
+    }
+}
+
+async fn serve_frames(door: &Door, mut socket: WebSocket, held: &mut Held) {
     let cometd = &door.cometd;
-    let mut held: Option<(Arc<client::Client>, bayeux::Message, tokio::time::Instant)> = None;
     loop {
         let wait = async {
-            match &held {
+            match &*held {
                 Some((client, _, deadline)) => client.wait(*deadline).await,
                 None => std::future::pending().await,
             }
@@ -204,7 +215,7 @@ async fn serve_socket(door: DoorState, mut socket: WebSocket) {
                             }
                             client.begin_connect();
                             let deadline = tokio::time::Instant::now() + Duration::from_millis(cometd.config.timeout_ms);
-                            held = Some((client, m, deadline));
+                            *held = Some((client, m, deadline));
                         }
                     }
                 }

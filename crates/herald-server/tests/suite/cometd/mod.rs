@@ -224,3 +224,34 @@ async fn a_client_that_never_reconnects_is_gone_after_max_interval_and_its_user_
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_client_that_drops_its_held_connect_is_still_gone_after_max_interval() {
+    let hub = TestHub::builder()
+        .configure(|c| c.cometd.max_interval_ms = 1_000)
+        .start()
+        .await;
+    hub.join("c1", "visitor-1", "visitor").await;
+    let token = hub.token("visitor-1").await;
+    let (_, body) = post(&hub, json!([{"channel": "/meta/handshake", "id": "1", "version": "1.0",
+        "supportedConnectionTypes": ["long-polling"], "ext": {"authentication": {"token": token}}}])).await;
+    let client_id = body[0]["clientId"].as_str().unwrap().to_string();
+    // A held connect whose HTTP client gives up (the app was killed mid-poll).
+    let gone = hub
+        .http
+        .post(hub.url("/cometd/connect"))
+        .timeout(std::time::Duration::from_millis(300))
+        .json(&json!([{"channel": "/meta/connect", "clientId": client_id, "id": "2", "connectionType": "long-polling"}]))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the connect was held");
+    let deadline = tokio::time::Instant::now() + herald_testkit::PATIENCE;
+    loop {
+        let (_, presence) = hub.get("/v1/users/visitor-1/presence", &hub.key).await;
+        if presence["state"] == "away" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still {presence}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
