@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use herald_engine::event::{NewEvent, rfc3339};
 use herald_engine::ids::{ConversationId, EventId};
+use herald_engine::participant::Membership;
 use herald_engine::store::StoreError;
 use herald_runtime::live::cursor::Reader;
 use herald_runtime::live::presence::Ending;
@@ -276,7 +277,7 @@ impl Cometd {
             client.state.lock().await.unread = on;
             return Ok(());
         }
-        let conversation =
+        let (conversation, _) =
             self.member_conversation(client, channel)
                 .await
                 .map_err(|e| match e {
@@ -292,13 +293,13 @@ impl Cometd {
         Ok(())
     }
 
-    /// The conversation of a `/conversations/<id>` channel the user takes part in; `Err(None)`
-    /// for any other channel or conversation.
+    /// The conversation of a `/conversations/<id>` channel the user takes part in, and their
+    /// membership; `Err(None)` for any other channel or conversation.
     async fn member_conversation(
         &self,
         client: &Client,
         channel: &str,
-    ) -> Result<ConversationId, Option<StoreError>> {
+    ) -> Result<(ConversationId, Membership), Option<StoreError>> {
         let id = channel.strip_prefix("/conversations/").ok_or(None)?;
         let conversation = ConversationId::parse(id).map_err(|_| None)?;
         match self
@@ -307,15 +308,15 @@ impl Cometd {
             .membership(&client.tenant, &conversation, &client.user)
             .await
         {
-            Ok(Some(_)) => Ok(conversation),
+            Ok(Some(member)) => Ok((conversation, member)),
             Ok(None) => Err(None),
             Err(e) => Err(Some(e)),
         }
     }
 
     async fn publish(&self, client: &Client, m: &Message) -> Value {
-        let conversation = match self.member_conversation(client, &m.channel).await {
-            Ok(conversation) => conversation,
+        let (conversation, member) = match self.member_conversation(client, &m.channel).await {
+            Ok(found) => found,
             Err(Some(e)) => return self.unavailable(m, &e),
             Err(None) => {
                 return m.error(
@@ -349,7 +350,7 @@ impl Cometd {
                     .map(|a| a.into_iter().collect::<Vec<_>>())
             }
             Some("message.created") => {
-                let event = match self.message(client, &conversation, data, now).await {
+                let event = match message(client, &conversation, &member, data, now) {
                     Ok(event) => event,
                     Err(reply) => return m.error(&reply, None),
                 };
@@ -378,36 +379,6 @@ impl Cometd {
             }
             Err(e) => self.unavailable(m, &e),
         }
-    }
-
-    /// A `message.created` from the user, with their role and name in the conversation.
-    async fn message(
-        &self,
-        client: &Client,
-        conversation: &ConversationId,
-        data: &Map<String, Value>,
-        now: time::OffsetDateTime,
-    ) -> Result<NewEvent, String> {
-        let member = self
-            .state
-            .store
-            .membership(&client.tenant, conversation, &client.user)
-            .await
-            .map_err(|_| "503::storage is unavailable".to_string())?
-            .ok_or("403::not a participant")?;
-        let event_id = match data.get("event_id").and_then(Value::as_str) {
-            Some(id) => id.to_string(),
-            None => format!("cometd-{}", uuid::Uuid::now_v7().simple()),
-        };
-        let mut sender = json!({"id": client.user, "role": member.participant.role.as_str()});
-        if let Some(name) = &member.participant.name {
-            sender["name"] = json!(name);
-        }
-        let event = json!({
-            "event_id": event_id, "conversation_id": conversation, "type": "message.created",
-            "occurred_at": rfc3339(now), "sender": sender, "text": data.get("text").cloned().unwrap_or(Value::Null),
-        });
-        NewEvent::from_json(event).map_err(|invalid| format!("400::{invalid}"))
     }
 
     async fn disconnect(&self, client: &Client, m: &Message) -> Value {
@@ -459,4 +430,27 @@ impl Cometd {
             self.expire(&id, Ending::Dead { last_heard });
         }
     }
+}
+
+/// A `message.created` from the user, with their role and name in the conversation.
+fn message(
+    client: &Client,
+    conversation: &ConversationId,
+    member: &Membership,
+    data: &Map<String, Value>,
+    now: time::OffsetDateTime,
+) -> Result<NewEvent, String> {
+    let event_id = match data.get("event_id").and_then(Value::as_str) {
+        Some(id) => id.to_string(),
+        None => format!("cometd-{}", uuid::Uuid::now_v7().simple()),
+    };
+    let mut sender = json!({"id": client.user, "role": member.participant.role.as_str()});
+    if let Some(name) = &member.participant.name {
+        sender["name"] = json!(name);
+    }
+    let event = json!({
+        "event_id": event_id, "conversation_id": conversation, "type": "message.created",
+        "occurred_at": rfc3339(now), "sender": sender, "text": data.get("text").cloned().unwrap_or(Value::Null),
+    });
+    NewEvent::from_json(event).map_err(|invalid| format!("400::{invalid}"))
 }

@@ -15,6 +15,7 @@
 //!
 //! A `default_payload` that is not an object makes the pushkey rejected, as Sygnal does.
 
+use herald_engine::notify::content::shorten;
 use serde_json::{Map, Value, json};
 
 use super::request::{Device, Notification};
@@ -47,12 +48,14 @@ fn default_payload(device: &Device) -> Result<Map<String, Value>, Skip> {
     }
 }
 
-/// `s` in at most `max` bytes: cut on a character boundary and marked with `…` when too long.
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
+/// Takes `over` bytes off `s`, marking the cut with `…`; empties it when that cannot help.
+fn shrink(s: &mut String, over: usize) {
+    let shorter = shorten(s, s.len().saturating_sub(over));
+    if shorter.len() < s.len() {
+        *s = shorter;
+    } else {
+        s.clear();
     }
-    format!("{}…", cut(s, max.saturating_sub('…'.len_utf8())))
 }
 
 /// `s` cut to at most `max` bytes on a character boundary.
@@ -246,12 +249,7 @@ fn fit_apns(payload: &mut Map<String, Value>) {
         else {
             return;
         };
-        // `…` is three bytes; a JSON escape may have counted more than one byte per byte.
-        let keep = longest.len().saturating_sub(over + 3);
-        *longest = format!("{}…", cut(longest, keep));
-        if keep == 0 {
-            longest.clear();
-        }
+        shrink(longest, over);
     }
 }
 
@@ -272,16 +270,13 @@ pub fn fcm(n: &Notification, device: &Device) -> Result<Map<String, Value>, Skip
     ];
     for (key, value) in fields {
         if let Some(v) = value {
-            data.insert(key.into(), json!(truncate(v, MAX_FIELD_BYTES)));
+            data.insert(key.into(), json!(shorten(v, MAX_FIELD_BYTES)));
         }
     }
     if let Some(content) = &n.content {
         for (key, value) in content {
             if let Value::String(s) = value {
-                data.insert(
-                    format!("content_{key}"),
-                    json!(truncate(s, MAX_FIELD_BYTES)),
-                );
+                data.insert(format!("content_{key}"), json!(shorten(s, MAX_FIELD_BYTES)));
             }
         }
     }
@@ -311,12 +306,7 @@ fn fit_strings(payload: &mut Map<String, Value>, limit: usize, fields: &[&str]) 
             return;
         }
         if let Some(Value::String(s)) = payload.get_mut(*field) {
-            let keep = s.len().saturating_sub(over + 3);
-            *s = if keep == 0 {
-                String::new()
-            } else {
-                format!("{}…", cut(s, keep))
-            };
+            shrink(s, over);
         }
     }
 }
@@ -421,12 +411,7 @@ pub fn webpush(n: &Notification, device: &Device) -> Result<Map<String, Value>, 
         if body.is_empty() {
             break;
         }
-        let keep = body.len().saturating_sub(over + 3);
-        *body = if keep == 0 {
-            String::new()
-        } else {
-            format!("{}…", cut(body, keep))
-        };
+        shrink(body, over);
     }
     Ok(payload)
 }

@@ -162,6 +162,30 @@ async fn post(hub: &TestHub, body: Value) -> (StatusCode, Value) {
     hub.call(Method::POST, "/cometd", None, Some(body)).await
 }
 
+/// A long-polling handshake by hand, as `visitor-1`: the client id.
+async fn raw_handshake(hub: &TestHub) -> String {
+    let token = hub.token("visitor-1").await;
+    let (_, body) = post(
+        hub,
+        json!([{"channel": "/meta/handshake", "id": "1", "version": "1.0",
+        "supportedConnectionTypes": ["long-polling"], "ext": {"authentication": {"token": token}}}]),
+    )
+    .await;
+    body[0]["clientId"].as_str().unwrap().to_string()
+}
+
+async fn wait_until_away(hub: &TestHub) {
+    let deadline = tokio::time::Instant::now() + herald_testkit::PATIENCE;
+    loop {
+        let (_, presence) = hub.get("/v1/users/visitor-1/presence", &hub.key).await;
+        if presence["state"] == "away" {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still {presence}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn unknown_clients_are_told_to_handshake_and_malformed_bodies_change_nothing() {
     let hub = hub().await;
@@ -203,21 +227,10 @@ async fn a_client_that_never_reconnects_is_gone_after_max_interval_and_its_user_
         .start()
         .await;
     hub.join("c1", "visitor-1", "visitor").await;
-    let token = hub.token("visitor-1").await;
-    let (_, body) = post(&hub, json!([{"channel": "/meta/handshake", "id": "1", "version": "1.0",
-        "supportedConnectionTypes": ["long-polling"], "ext": {"authentication": {"token": token}}}])).await;
-    let client_id = body[0]["clientId"].as_str().unwrap().to_string();
+    let client_id = raw_handshake(&hub).await;
     let (_, presence) = hub.get("/v1/users/visitor-1/presence", &hub.key).await;
     assert_eq!(presence["state"], "foreground", "{presence}");
-    let deadline = tokio::time::Instant::now() + herald_testkit::PATIENCE;
-    loop {
-        let (_, presence) = hub.get("/v1/users/visitor-1/presence", &hub.key).await;
-        if presence["state"] == "away" {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "still {presence}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    wait_until_away(&hub).await;
     let (_, body) = post(&hub, json!([{"channel": "/meta/connect", "clientId": client_id, "id": "2", "connectionType": "long-polling"}])).await;
     assert!(
         body[0]["error"].as_str().unwrap().starts_with("402:"),
@@ -232,10 +245,7 @@ async fn a_client_that_drops_its_held_connect_is_still_gone_after_max_interval()
         .start()
         .await;
     hub.join("c1", "visitor-1", "visitor").await;
-    let token = hub.token("visitor-1").await;
-    let (_, body) = post(&hub, json!([{"channel": "/meta/handshake", "id": "1", "version": "1.0",
-        "supportedConnectionTypes": ["long-polling"], "ext": {"authentication": {"token": token}}}])).await;
-    let client_id = body[0]["clientId"].as_str().unwrap().to_string();
+    let client_id = raw_handshake(&hub).await;
     // A held connect whose HTTP client gives up (the app was killed mid-poll).
     let gone = hub
         .http
@@ -245,13 +255,5 @@ async fn a_client_that_drops_its_held_connect_is_still_gone_after_max_interval()
         .send()
         .await;
     assert!(gone.is_err(), "the connect was held");
-    let deadline = tokio::time::Instant::now() + herald_testkit::PATIENCE;
-    loop {
-        let (_, presence) = hub.get("/v1/users/visitor-1/presence", &hub.key).await;
-        if presence["state"] == "away" {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "still {presence}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    wait_until_away(&hub).await;
 }
