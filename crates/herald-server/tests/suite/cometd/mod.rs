@@ -110,6 +110,19 @@ async fn background_story(transport: Transport) {
         delivery["data"]["position"], next,
         "no gap and no duplicate after the catch-up: {delivery}"
     );
+
+    // Reading everything through CometD clears the unread count.
+    let (_, unread) = hub.get("/v1/users/visitor-1/unread", &hub.key).await;
+    assert_eq!(unread["total"], 4, "the agent's four messages: {unread}");
+    let reply = back
+        .publish(
+            "/conversations/c1",
+            json!({"type": "message.read", "position": next}),
+        )
+        .await;
+    assert_eq!(reply["successful"], true, "{reply}");
+    let (_, unread) = hub.get("/v1/users/visitor-1/unread", &hub.key).await;
+    assert_eq!(unread["total"], 0, "{unread}");
 }
 
 #[tokio::test]
