@@ -200,6 +200,8 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error.message = %message, "store unavailable");
                 ApiError::Unavailable
             }
+            // Only engine commits carry a fence; a request never should.
+            StoreError::Fenced => ApiError::Unavailable,
         }
     }
 }

@@ -18,6 +18,7 @@
 //!   `compose`, which turns a decision into a push and its deliveries, and `plan`, which
 //!   decides whole engine steps (`(inputs, now, ids) → NotifyCommit`).
 //! - [`store`]: the `Store` port every persistence backend implements.
+//! - [`lease`]: the engine lease port (cluster mode: one deciding node, fenced commits).
 //! - [`registry`]: which `Channel` carries which delivery channel name.
 //! - [`ports`]: every port in one place (`Store`, `NotifyStore`, `DeliveryQueue`, `Channel`,
 //!   `Clock`, `NewIds`), with who implements and who uses each.
@@ -28,6 +29,7 @@ pub mod delivery;
 pub mod device;
 pub mod event;
 pub mod ids;
+pub mod lease;
 pub mod notify;
 pub mod participant;
 pub mod ports;

@@ -7,6 +7,7 @@
 //! | [`Store`] | `herald-store-sqlite`, `herald-store-postgres` | front doors (API), tenancy, runtime |
 //! | [`NotifyStore`] | `herald-store-sqlite`, `herald-store-postgres` | the notification engine task |
 //! | [`DeliveryQueue`] | `herald-store-sqlite`, `herald-store-postgres` | the delivery core |
+//! | [`EngineLease`] | `herald-store-postgres` | the engine task in cluster mode |
 //! | [`Channel`] | `herald-channels`, test doubles | the delivery core, `herald push test` |
 //! | [`Clock`] | [`SystemClock`], [`ManualClock`] (tests) | everything that reads the time |
 //! | [`NewIds`] | the engine task (uuid v7), counting ids (tests) | the notification plans |
@@ -16,6 +17,7 @@
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::delivery::{Channel, DeliveryQueue};
+pub use crate::lease::EngineLease;
 pub use crate::notify::NewIds;
 pub use crate::notify::store::NotifyStore;
 pub use crate::registry::ChannelRegistry;

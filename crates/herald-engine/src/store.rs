@@ -1,7 +1,8 @@
 //! The `Store` port: everything durable. Every method that writes returns only after the write
 //! is committed and flushed to stable storage — callers acknowledge on that basis.
 //!
-//! Backends: SQLite (embedded default) in the server crate; PostgreSQL for cluster mode later.
+//! Backends: SQLite (`herald-store-sqlite`, the embedded default) and PostgreSQL
+//! (`herald-store-postgres`, cluster mode).
 //! The testkit's conformance suite runs against any implementation.
 
 use async_trait::async_trait;
@@ -28,6 +29,10 @@ pub enum StoreError {
     EventInvalid { index: usize, invalid: Invalid },
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// An engine commit whose fence no longer holds the engine lease: another node decides
+    /// now, and nothing of the commit was written.
+    #[error("the engine lease is held by another node")]
+    Fenced,
 }
 
 /// An app as stored: the public document (secrets replaced by the mask) and the sealed

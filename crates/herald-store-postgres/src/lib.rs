@@ -11,7 +11,8 @@
 //!   reads; `membership`: the membership and unread projection.
 //! - `deliveries`: the delivery queue (claims `FOR UPDATE SKIP LOCKED` under a lease,
 //!   settlements); `concluded`: a notification's status from its deliveries.
-//! - `notify`: the notification engine's state (`NotifyStore`).
+//! - `notify`: the notification engine's state (`NotifyStore`); `lease`: the engine lease
+//!   (`EngineLease`) its commits are fenced with.
 //! - `ports`: the `Store` and `DeliveryQueue` implementations.
 //!
 //! Every write is one transaction, committed before the method answers (with PostgreSQL's
@@ -37,6 +38,7 @@ mod concluded;
 mod conversation;
 mod deliveries;
 mod devices;
+mod lease;
 mod membership;
 mod notify;
 mod pool;

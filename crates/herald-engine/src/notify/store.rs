@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use crate::device::Device;
 use crate::event::StoredEvent;
 use crate::ids::{AppId, ConversationId, DeviceId, TenantId, UserId};
+use crate::lease::Fence;
 use crate::notify::calls::CallState;
 use crate::notify::quiet::Preferences;
 use crate::notify::record::NotificationRecord;
@@ -83,6 +84,9 @@ pub struct NotifyCommit {
     pub deliveries: Vec<Delivery>,
     /// Health checks sent to Web Push subscriptions.
     pub checks: Vec<HealthCheck>,
+    /// In cluster mode, the engine lease this commit is decided under: the store writes
+    /// nothing unless it still holds (`StoreError::Fenced`). `None` on the embedded store.
+    pub fence: Option<Fence>,
 }
 
 /// A health-check push sent to a subscription, which must be acknowledged by `deadline`.
@@ -97,8 +101,25 @@ pub struct HealthCheck {
 }
 
 impl NotifyCommit {
+    /// Nothing to write (whatever the fence).
     pub fn is_empty(&self) -> bool {
-        *self == NotifyCommit::default()
+        let NotifyCommit {
+            evaluated,
+            threads,
+            user_states,
+            calls,
+            records,
+            deliveries,
+            checks,
+            fence: _,
+        } = self;
+        evaluated.is_empty()
+            && threads.is_empty()
+            && user_states.is_empty()
+            && calls.is_empty()
+            && records.is_empty()
+            && deliveries.is_empty()
+            && checks.is_empty()
     }
 }
 

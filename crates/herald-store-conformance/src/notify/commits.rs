@@ -91,6 +91,7 @@ pub async fn a_commit_writes_its_decisions_state_and_deliveries_together(fx: &dy
         records: vec![sent.clone()],
         deliveries: deliveries.clone(),
         checks: vec![check],
+        fence: None,
     };
     // Deliveries are due at the commit's `now`, not before.
     assert!(
@@ -171,6 +172,7 @@ pub async fn committing_the_same_decision_twice_fails_with_already_exists_and_wr
         records: vec![changed, record(&t, "n2", "ann", Status::Pending, 6)],
         deliveries: vec![webhook(&t, "d2", "n2"), webhook(&t, "d1", "n1")],
         checks: vec![],
+        fence: None,
     };
     let refused = notify.commit_notify(again, at(6)).await;
     assert!(

@@ -111,7 +111,13 @@ impl NotifyStore for PostgresStore {
         if batch.is_empty() {
             return Ok(());
         }
-        write_tx!(self, |tx| commit::commit(&tx, &batch, now).await)
+        write_tx!(self, |tx| async {
+            if let Some(fence) = &batch.fence {
+                crate::lease::check(&tx, fence).await?;
+            }
+            commit::commit(&tx, &batch, now).await
+        }
+        .await)
     }
 
     async fn notification(

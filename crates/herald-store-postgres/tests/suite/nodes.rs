@@ -39,7 +39,7 @@ fn webhook_delivery(id: &str, notification: &str) -> Delivery {
 }
 
 /// Two stores on one new schema, connected (and migrating) at the same time.
-async fn two_nodes() -> (Arc<PostgresStore>, Arc<PostgresStore>, Schema) {
+pub async fn two_nodes() -> (Arc<PostgresStore>, Arc<PostgresStore>, Schema) {
     let schema = Schema {
         name: format!("herald_test_{}", uuid::Uuid::new_v4().simple()),
     };

@@ -136,6 +136,11 @@ impl herald_engine::notify::store::NotifyStore for crate::SqliteStore {
         batch: NotifyCommit,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
+        // The embedded store has no engine lease to check a fence against: one process owns
+        // it. A fenced commit here is a wiring mistake, and writing it unchecked would hide it.
+        if batch.fence.is_some() {
+            return Err(StoreError::Fenced);
+        }
         if batch.is_empty() {
             return Ok(());
         }
