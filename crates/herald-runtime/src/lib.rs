@@ -10,8 +10,11 @@
 //!   guarded synchronous send.
 //! - [`live`]: the hub that routes committed events to live sessions, the per-user presence
 //!   view, the transport-neutral resume cursor and the live protocol's frames.
+//! - [`cluster`]: cluster mode's seams — the other nodes ([`cluster::Peers`]) and whether
+//!   this node decides ([`cluster::Leadership`], the engine lease).
 //! - [`config`]: the `live`, `delivery` and `engine` sections of the configuration.
 
+pub mod cluster;
 pub mod config;
 pub mod delivery;
 pub mod live;

@@ -11,10 +11,12 @@ use herald_tenancy::apps::AppCache;
 use herald_tenancy::seal::Sealer;
 use tokio::sync::Notify;
 
+use crate::cluster::{Leadership, Peers};
 use crate::config::{DeliveryConfig, EngineConfig, LiveConfig};
 use crate::delivery::DeliveryCore;
 use crate::live::hub::Hub;
-use crate::notify::EngineHandle;
+use crate::live::routed::Routed;
+use crate::notify::{EngineHandle, Signal};
 
 /// A handle on [`Parts`]: one pointer, so the clone every request, connection and live
 /// session takes is one reference count, not a copy of the whole (over a kilobyte, which an
@@ -39,6 +41,10 @@ pub struct Parts {
     pub delivery_wakeup: Arc<Notify>,
     /// What the delivery workers share: breakers, endpoint health, bulkheads.
     pub delivery: Arc<DeliveryCore>,
+    /// Whether this node decides (always, on the embedded store).
+    pub leadership: Leadership,
+    /// The other nodes of a cluster; `None` on the embedded store.
+    pub peers: Option<Arc<dyn Peers>>,
     pub settings: Settings,
 }
 
@@ -55,13 +61,26 @@ impl Runtime {
         Self(Arc::new(parts))
     }
 
-    /// After events were committed: live sessions get them, and the notification engine is
-    /// woken to evaluate them (else it would find them only at its next poll).
+    /// After events were committed: live sessions get them (on every node), and the
+    /// notification engine is woken to evaluate them (else it would find them only at its
+    /// next poll).
     pub fn committed(&self, tenant: &TenantId, appended: &[Appended]) {
-        self.hub.publish(tenant, appended);
-        if appended.iter().any(|a| !a.duplicate) {
-            self.engine.wake();
+        let routed = Routed::of(appended);
+        self.hub.publish(tenant, &routed);
+        if let Some(peers) = &self.peers
+            && !routed.is_empty()
+        {
+            peers.committed(tenant, &routed);
         }
+        if appended.iter().any(|a| !a.duplicate) {
+            self.engine.here(Signal::Wake);
+        }
+    }
+
+    /// Events another node committed: this node's sessions get them, and its engine looks.
+    pub fn committed_elsewhere(&self, tenant: &TenantId, routed: &[Routed]) {
+        self.hub.publish(tenant, routed);
+        self.engine.here(Signal::Wake);
     }
 
     /// An app changed through this node: the next decision and delivery read it again.

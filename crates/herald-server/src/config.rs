@@ -14,11 +14,21 @@ use herald_channels::OutboundConfig;
 use herald_runtime::config::{DeliveryConfig, EngineConfig, LiveConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::cluster::{ClusterConfig, PostgresConfig, RedisConfig, StoreKind};
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Address the HTTP/WebSocket server listens on.
     pub listen: SocketAddr,
+    /// `sqlite` (the embedded default) or `postgres` (cluster mode, with `postgres.url` and
+    /// `redis.url`).
+    pub store: StoreKind,
+    /// This node's name in a cluster; made up at start when absent.
+    pub node_id: Option<String>,
+    pub postgres: PostgresConfig,
+    pub redis: RedisConfig,
+    pub cluster: ClusterConfig,
     /// Folder for the SQLite database, the master key and the default tenant's key.
     pub data_dir: PathBuf,
     pub limits: LimitsConfig,
@@ -60,6 +70,11 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            store: StoreKind::default(),
+            node_id: None,
+            postgres: PostgresConfig::default(),
+            redis: RedisConfig::default(),
+            cluster: ClusterConfig::default(),
             data_dir: PathBuf::from("./herald-data"),
             limits: LimitsConfig::default(),
             live: LiveConfig::default(),
@@ -112,6 +127,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), String> {
         self.outbound.allow_list()?;
+        self.validate_cluster()?;
         if !(100..=120_000).contains(&self.outbound.timeout_ms) {
             return Err(
                 "invalid configuration: `outbound.timeout_ms` must be between 100 and 120000"
@@ -222,9 +238,6 @@ impl Config {
     }
 }
 
-/// `HERALD_…` variables that name a setting. Others with the prefix (the CLI's `HERALD_URL` and
-/// `HERALD_KEY`, test tooling) are not configuration and must not stop the server; a typo
-/// inside a known section (`HERALD_LIVE__HEARTBEAT_MSEC`) is still an error.
 /// The address a client on this machine reaches a server listening on `listen` at: an
 /// unspecified address (`0.0.0.0`, `::`) is served on loopback too.
 pub fn reachable(listen: SocketAddr) -> SocketAddr {
@@ -239,6 +252,9 @@ pub fn reachable(listen: SocketAddr) -> SocketAddr {
     }
 }
 
+/// `HERALD_…` variables that name a setting. Others with the prefix (the CLI's `HERALD_URL` and
+/// `HERALD_KEY`, test tooling) are not configuration and must not stop the server; a typo
+/// inside a known section (`HERALD_LIVE__HEARTBEAT_MSEC`) is still an error.
 fn config_env() -> Env {
     let sections: Vec<String> = match serde_json::to_value(Config::default()) {
         Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),

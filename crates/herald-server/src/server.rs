@@ -11,11 +11,13 @@ use herald_engine::clock::{Clock, SystemClock};
 use herald_engine::delivery::DeliveryQueue;
 use herald_engine::notify::store::NotifyStore;
 use herald_engine::store::Store;
+use herald_store_postgres::PostgresStore;
 use herald_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
 use herald_api::{ApiConfig, AppState, Shared};
 use herald_engine::ports::ChannelRegistry;
+use herald_runtime::cluster::{Leadership, Peers};
 use herald_runtime::delivery::DeliveryCore;
 use herald_runtime::live::hub::Hub;
 use herald_runtime::notify::{EngineHandle, Signal};
@@ -23,6 +25,7 @@ use herald_runtime::{Parts, Runtime, Settings};
 use herald_tenancy::apps::AppCache;
 use herald_tenancy::seal::Sealer;
 
+use crate::cluster::{Node, StoreKind};
 use crate::config::Config;
 
 /// The database file inside the data folder.
@@ -34,9 +37,11 @@ pub struct Backend {
     pub notify: Arc<dyn NotifyStore>,
     pub queue: Arc<dyn DeliveryQueue>,
     pub sealer: Sealer,
+    /// The PostgreSQL store in cluster mode (it also holds the engine lease).
+    pub postgres: Option<Arc<PostgresStore>>,
 }
 
-pub fn open_backend(config: &Config) -> anyhow::Result<Backend> {
+pub async fn open_backend(config: &Config) -> anyhow::Result<Backend> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data folder {}", config.data_dir.display()))?;
     let key_file = config
@@ -44,14 +49,29 @@ pub fn open_backend(config: &Config) -> anyhow::Result<Backend> {
         .clone()
         .unwrap_or_else(|| config.data_dir.join("master.key"));
     let sealer = Sealer::load_or_create(config.master_key.as_deref(), &key_file)?;
-    let store = SqliteStore::open(&config.data_dir.join(DB_FILE))
-        .map_err(|e| anyhow::anyhow!("cannot open the store: {e}"))?;
-    let store = Arc::new(store);
-    Ok(Backend {
-        store: store.clone(),
-        notify: store.clone(),
-        queue: store,
-        sealer,
+    Ok(match config.store {
+        StoreKind::Sqlite => {
+            let store = SqliteStore::open(&config.data_dir.join(DB_FILE))
+                .map_err(|e| anyhow::anyhow!("cannot open the store: {e}"))?;
+            let store = Arc::new(store);
+            Backend {
+                store: store.clone(),
+                notify: store.clone(),
+                queue: store,
+                sealer,
+                postgres: None,
+            }
+        }
+        StoreKind::Postgres => {
+            let store = crate::cluster::open_postgres(config).await?;
+            Backend {
+                store: store.clone(),
+                notify: store.clone(),
+                queue: store.clone(),
+                sealer,
+                postgres: Some(store),
+            }
+        }
     })
 }
 
@@ -108,9 +128,17 @@ impl DataLock {
 /// A bound, ready server.
 pub struct Server {
     pub state: AppState,
-    _lock: DataLock,
+    /// The embedded store's one-process lock; a cluster node shares its database by design.
+    _lock: Option<DataLock>,
     listener: TcpListener,
     engine_signals: tokio::sync::mpsc::UnboundedReceiver<Signal>,
+    /// In cluster mode: the peers and the tasks talking to them.
+    node: Option<ClusterNode>,
+}
+
+struct ClusterNode {
+    peers: Arc<herald_peers_redis::RedisPeers>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Server {
@@ -120,8 +148,22 @@ impl Server {
         channels: ChannelRegistry,
     ) -> anyhow::Result<Server> {
         // Before the store is opened: a second server must not even migrate it.
-        let lock = DataLock::take(&config.data_dir)?;
-        let backend = open_backend(&config)?;
+        let lock = match config.store {
+            StoreKind::Sqlite => Some(DataLock::take(&config.data_dir)?),
+            StoreKind::Postgres => None,
+        };
+        let backend = open_backend(&config).await?;
+        let (leadership, node) = match &backend.postgres {
+            Some(store) => {
+                let Node {
+                    leadership,
+                    peers,
+                    tasks,
+                } = crate::cluster::join(&config, store.clone()).await?;
+                (leadership, Some(ClusterNode { peers, tasks }))
+            }
+            None => (Leadership::sole(), None),
+        };
         if config.bootstrap_default_tenant {
             herald_tenancy::tenants::default_tenant(
                 backend.store.as_ref(),
@@ -135,7 +177,8 @@ impl Server {
             .operator_key()
             .map_err(anyhow::Error::msg)?
             .map(|k| herald_tenancy::auth::keys::hash(&k));
-        let (engine, engine_signals) = EngineHandle::new();
+        let peers = node.as_ref().map(|n| n.peers.clone() as Arc<dyn Peers>);
+        let (engine, engine_signals) = EngineHandle::new(peers.clone());
         let hub = Arc::new(Hub::new(
             clock.clone(),
             time::Duration::milliseconds(config.live.reconnect_grace_ms as i64),
@@ -167,6 +210,8 @@ impl Server {
             engine,
             delivery,
             delivery_wakeup,
+            leadership,
+            peers,
             settings: Settings {
                 live: config.live.clone(),
                 delivery: config.delivery.clone(),
@@ -190,6 +235,7 @@ impl Server {
             _lock: lock,
             listener,
             engine_signals,
+            node,
         })
     }
 
@@ -210,6 +256,7 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let hub = self.state.hub.clone();
+        let runtime = self.state.runtime.clone();
         let sweeper = tokio::spawn({
             let hub = hub.clone();
             async move {
@@ -221,6 +268,12 @@ impl Server {
             }
         });
         let graces = herald_runtime::live::graces::spawn(hub.clone());
+        let renewals = herald_runtime::cluster::spawn_renewals(self.state.runtime.clone());
+        let node = self.node.map(|mut node| {
+            node.tasks
+                .push(node.peers.listen(self.state.runtime.clone()));
+            node
+        });
         // Aborting the engine mid-step is safe: a step's work is one transaction.
         let engine = herald_runtime::notify::spawn(self.state.runtime.clone(), self.engine_signals);
         let deliveries = herald_runtime::delivery::spawn(
@@ -251,6 +304,18 @@ impl Server {
         graces.abort();
         deliveries.shutdown().await;
         engine.abort();
+        if let Some(renewals) = renewals {
+            renewals.abort();
+        }
+        // Another node takes over the decisions, and this node's users' presence goes, at
+        // once rather than when the lease and the liveness run out.
+        runtime.leadership.release().await;
+        if let Some(node) = node {
+            for task in &node.tasks {
+                task.abort();
+            }
+            node.peers.leave().await;
+        }
         result.context("server error")
     }
 }

@@ -48,7 +48,12 @@ pub async fn default_tenant(
         return Ok(());
     }
     let id = TenantId::parse(DEFAULT_TENANT).expect("valid id");
-    let key = create_tenant(store, sealer, &id, "Default tenant", now).await?;
+    let key = match create_tenant(store, sealer, &id, "Default tenant", now).await {
+        Ok(key) => key,
+        // Cluster nodes starting together race to create it; the first one prints its key.
+        Err(_) if store.get_tenant(&id).await?.is_some() => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
     let file = data_dir.join(DEFAULT_KEY_FILE);
     // A key file left from a wiped store names a key that no longer exists.
     let _ = std::fs::remove_file(&file);

@@ -15,12 +15,12 @@ use std::sync::{Arc, Mutex};
 
 use herald_engine::clock::Clock;
 use herald_engine::ids::{ConversationId, TenantId, UserId};
-use herald_engine::store::{Appended, UnreadChange};
 use time::OffsetDateTime;
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::live::presence::{Ending, Presence, PresenceState, UserPresence};
 use crate::live::protocol::{self, SessionState};
+use crate::live::routed::{Routed, Unread};
 use crate::notify::EngineHandle;
 
 /// A committed event, serialised once for every recipient.
@@ -219,24 +219,25 @@ impl Hub {
         }
     }
 
-    /// Routes what an append did to the sessions of everyone concerned.
-    pub fn publish(&self, tenant: &TenantId, appended: &[Appended]) {
+    /// Routes what appends did — on this node or, in a cluster, on another — to the sessions
+    /// of everyone concerned.
+    pub fn publish(&self, tenant: &TenantId, routed: &[Routed]) {
         let mut users = self.users();
-        for effects in appended.iter().filter_map(|a| a.effects.as_ref()) {
+        for routed in routed {
             let event = Arc::new(LiveEvent {
-                conversation_id: effects.event.event.conversation_id.clone(),
-                position: effects.event.position,
-                json: effects.event.to_json().to_string(),
+                conversation_id: routed.conversation_id.clone(),
+                position: routed.position,
+                json: routed.json.clone(),
             });
-            for user in &effects.recipients {
+            for user in &routed.recipients {
                 deliver(&mut users, tenant, user, Outbound::Event(event.clone()));
             }
-            for UnreadChange {
+            for Unread {
                 user_id,
                 conversation_id,
                 count,
                 total,
-            } in &effects.unread
+            } in &routed.unread
             {
                 let frame = protocol::unread(conversation_id, *count, *total);
                 let frame = Outbound::Unread(frame.into_boxed_str());

@@ -14,3 +14,4 @@ pub mod graces;
 pub mod hub;
 pub mod presence;
 pub mod protocol;
+pub mod routed;

@@ -44,7 +44,7 @@ async fn decide_again(
         .insert((tenant.clone(), user.clone(), None), ctx);
     step::load_apps(state, &mut inputs, vec![tenant.clone()]).await?;
     // As the hub tells now: a user back in the foreground meanwhile has nothing decided again.
-    step::load_presence(state, &mut inputs);
+    step::load_presence(state, &mut inputs).await;
     let planned = plan::away(inputs, tenant, user, since, now, &mut SystemIds);
     step::commit(state, planned, now).await
 }

@@ -70,7 +70,7 @@ async fn gather(
     step::load_apps(state, &mut inputs, tenants).await?;
     named(state, &mut inputs, &events).await?;
     named_by_stored(state, &mut inputs, &events).await?;
-    step::load_presence(state, &mut inputs);
+    step::load_presence(state, &mut inputs).await;
     Ok((inputs, events))
 }
 

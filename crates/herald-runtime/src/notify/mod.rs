@@ -12,14 +12,20 @@ mod step;
 mod task;
 mod timers;
 
+use std::sync::Arc;
+
 use herald_engine::ids::{TenantId, UserId};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
+use crate::cluster::Peers;
+
 pub use task::spawn;
 
-/// What wakes the engine.
-#[derive(Debug)]
+/// What wakes the engine. In a cluster, signals cross to the node that decides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "signal", rename_all = "snake_case")]
 pub enum Signal {
     /// New events or scheduled notifications were committed.
     Wake,
@@ -31,35 +37,53 @@ pub enum Signal {
     Away {
         tenant: TenantId,
         user: UserId,
+        #[serde(with = "time::serde::rfc3339")]
         since: OffsetDateTime,
     },
 }
 
-/// How the rest of the server talks to the engine.
+/// How the rest of the server talks to the engine: this node's engine task and, in a
+/// cluster, whichever node decides now (every node hears every signal; only the deciding one
+/// acts on it).
 #[derive(Clone)]
 pub struct EngineHandle {
     signals: mpsc::UnboundedSender<Signal>,
+    peers: Option<Arc<dyn Peers>>,
 }
 
 impl EngineHandle {
-    pub fn new() -> (EngineHandle, mpsc::UnboundedReceiver<Signal>) {
+    pub fn new(peers: Option<Arc<dyn Peers>>) -> (EngineHandle, mpsc::UnboundedReceiver<Signal>) {
         let (signals, receiver) = mpsc::unbounded_channel();
-        (EngineHandle { signals }, receiver)
+        (EngineHandle { signals, peers }, receiver)
     }
 
+    fn send(&self, signal: Signal) {
+        if let Some(peers) = &self.peers {
+            peers.signal(&signal);
+        }
+        let _ = self.signals.send(signal);
+    }
+
+    /// Something for the engine to do, wherever it runs (a scheduled notification).
     pub fn wake(&self) {
-        let _ = self.signals.send(Signal::Wake);
+        self.send(Signal::Wake);
+    }
+
+    /// Wakes this node's engine only: for events committed here (the other nodes hear of
+    /// them with the events), or a signal another node sent.
+    pub fn here(&self, signal: Signal) {
+        let _ = self.signals.send(signal);
     }
 
     pub fn foreground(&self, tenant: &TenantId, user: &UserId) {
-        let _ = self.signals.send(Signal::Foreground {
+        self.send(Signal::Foreground {
             tenant: tenant.clone(),
             user: user.clone(),
         });
     }
 
     pub fn away(&self, tenant: &TenantId, user: &UserId, since: OffsetDateTime) {
-        let _ = self.signals.send(Signal::Away {
+        self.send(Signal::Away {
             tenant: tenant.clone(),
             user: user.clone(),
             since,

@@ -12,6 +12,7 @@ use herald_engine::store::StoreError;
 use time::OffsetDateTime;
 
 use crate::Runtime;
+use crate::cluster::merge;
 use crate::live::presence::PresenceState;
 
 /// Unique, time-ordered ids.
@@ -81,26 +82,32 @@ pub async fn records(
     Ok(found.filter_map(|(key, r)| Some((key, r?))).collect())
 }
 
-/// Whether each user with a context is looking, as the live sessions tell now.
-pub fn load_presence(state: &Runtime, inputs: &mut Inputs) {
-    let users: Vec<(TenantId, UserId)> = inputs
+/// Whether each user with a context is looking, as the live sessions tell now: this node's,
+/// and in a cluster every other node's.
+pub async fn load_presence(state: &Runtime, inputs: &mut Inputs) {
+    let mut users: Vec<(TenantId, UserId)> = inputs
         .contexts
         .keys()
         .map(|(t, u, _)| (t.clone(), u.clone()))
         .collect();
+    users.dedup();
+    let remote = match &state.peers {
+        Some(peers) => peers.presence(&users).await,
+        None => Vec::new(),
+    };
+    let mut remote = remote.into_iter();
     for (tenant, user) in users {
-        let looking = looking(state, &tenant, &user);
+        let mut presence = state.hub.presence(&tenant, &user);
+        if let Some(elsewhere) = remote.next() {
+            presence = merge(presence, elsewhere);
+        }
+        let looking = match presence.state {
+            PresenceState::Foreground => Looking::Foreground,
+            PresenceState::Away => Looking::Away {
+                since: presence.since,
+            },
+        };
         inputs.looking.insert((tenant, user), looking);
-    }
-}
-
-fn looking(state: &Runtime, tenant: &TenantId, user: &UserId) -> Looking {
-    let presence = state.hub.presence(tenant, user);
-    match presence.state {
-        PresenceState::Foreground => Looking::Foreground,
-        PresenceState::Away => Looking::Away {
-            since: presence.since,
-        },
     }
 }
 
@@ -115,7 +122,9 @@ pub async fn commit(
         metrics::counter!("herald_decisions_total", "status" => status.as_str(), "kind" => kind.as_str()).increment(1);
     }
     let deliveries = !planned.commit.deliveries.is_empty();
-    state.notify.commit_notify(planned.commit, now).await?;
+    let mut commit = planned.commit;
+    commit.fence = state.leadership.fence()?;
+    state.notify.commit_notify(commit, now).await?;
     // A timer has fired once what it decided is durable: lateness runs to the commit, so a
     // slow step or a busy writer counts against it.
     if !planned.fired.is_empty() {

@@ -28,6 +28,14 @@ pub fn spawn(state: Runtime, mut signals: mpsc::UnboundedReceiver<Signal>) -> Jo
     tokio::spawn(async move {
         let mut last_sweep: Option<std::time::Instant> = None;
         loop {
+            if !state.leadership.deciding() {
+                // Another node decides: its signals reach it directly; this node's engine
+                // waits to be woken by taking the lease over.
+                match signals.recv().await {
+                    Some(_) => continue,
+                    None => return,
+                }
+            }
             if last_sweep.is_none_or(|at| at.elapsed() >= HEALTH_SWEEP) {
                 last_sweep = Some(std::time::Instant::now());
                 if let Err(e) = health::sweep(&state).await {
@@ -44,6 +52,11 @@ pub fn spawn(state: Runtime, mut signals: mpsc::UnboundedReceiver<Signal>) -> Jo
                         },
                         _ = tokio::time::sleep(sleep) => {}
                     }
+                }
+                Err(StoreError::Fenced) => {
+                    tracing::info!(
+                        "the engine lease went to another node mid-step; nothing of the step was written"
+                    );
                 }
                 Err(e) => {
                     tracing::error!(error.message = %e, "notification engine step failed; retrying");

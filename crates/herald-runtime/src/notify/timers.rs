@@ -77,7 +77,7 @@ async fn gather(
         }
     }
     named(state, &mut inputs, threads, now).await?;
-    step::load_presence(state, &mut inputs);
+    step::load_presence(state, &mut inputs).await;
     Ok(inputs)
 }
 

@@ -117,7 +117,7 @@ async fn require_tenant(
 }
 
 pub async fn tenant(command: TenantCommand, config: &Config) -> anyhow::Result<()> {
-    let backend = open_backend(config)?;
+    let backend = open_backend(config).await?;
     match command {
         TenantCommand::Create { id, name } => {
             let id = tenant_id(&id)?;
@@ -142,7 +142,7 @@ pub async fn tenant(command: TenantCommand, config: &Config) -> anyhow::Result<(
 }
 
 pub async fn key(command: KeyCommand, config: &Config) -> anyhow::Result<()> {
-    let backend = open_backend(config)?;
+    let backend = open_backend(config).await?;
     let store = backend.store.as_ref();
     match command {
         KeyCommand::Create { tenant, name } => {
@@ -174,7 +174,7 @@ pub async fn key(command: KeyCommand, config: &Config) -> anyhow::Result<()> {
 }
 
 pub async fn app(command: AppCommand, config: &Config) -> anyhow::Result<()> {
-    let backend = open_backend(config)?;
+    let backend = open_backend(config).await?;
     match command {
         AppCommand::Put {
             app_id,
@@ -219,7 +219,7 @@ pub async fn app(command: AppCommand, config: &Config) -> anyhow::Result<()> {
 }
 
 pub async fn device(command: DeviceCommand, config: &Config) -> anyhow::Result<()> {
-    let backend = open_backend(config)?;
+    let backend = open_backend(config).await?;
     match command {
         DeviceCommand::List { user, tenant } => {
             let user = UserId::parse(user).map_err(|e| anyhow!("user id {e}"))?;
@@ -234,7 +234,7 @@ pub async fn device(command: DeviceCommand, config: &Config) -> anyhow::Result<(
 }
 
 pub async fn token(command: TokenCommand, config: &Config) -> anyhow::Result<()> {
-    let backend = open_backend(config)?;
+    let backend = open_backend(config).await?;
     match command {
         TokenCommand::Mint { user, tenant, ttl } => {
             let tenant = tenant_id(&tenant)?;

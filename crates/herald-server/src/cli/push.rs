@@ -66,7 +66,7 @@ async fn test(
     let device_id = DeviceId::parse(device_id).map_err(|e| anyhow!("device id {e}"))?;
     let kind: PushKind = serde_json::from_value(serde_json::Value::String(kind.to_string()))
         .map_err(|_| anyhow!("--kind must be one of new_message, read, incoming_call, revoked_call, missed_call, proactive"))?;
-    let backend = open_backend(config)?;
+    let backend = open_backend(config).await?;
     let store = backend.store.as_ref();
     let apps = AppCache::new(backend.store.clone(), backend.sealer.clone());
     let app = match apps.get(&tenant, &app_id).await {

@@ -41,7 +41,7 @@ pub async fn run(args: WhyArgs, config: &Config) -> anyhow::Result<()> {
         .map(ConversationId::parse)
         .transpose()
         .map_err(|e| anyhow!("conversation id {e}"))?;
-    let backend = open_backend(config)?;
+    let backend = open_backend(config).await?;
     let records = backend
         .notify
         .user_notifications(&tenant, &user, args.limit)
