@@ -61,6 +61,7 @@ fn delivery(kind: PushKind, device: &Device) -> Delivery {
             created_at: at,
             expires_at: at + time::Duration::hours(1),
             gateway: None,
+            gms: None,
         },
         attempt: 1,
     }

@@ -2,6 +2,7 @@
 //! visitor and an agent in one conversation, and ids that count.
 
 mod away;
+mod gms;
 mod calls;
 mod health;
 mod invitations;
