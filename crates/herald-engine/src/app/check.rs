@@ -172,6 +172,12 @@ impl AppConfig {
                     "is required with the custom preset",
                 ));
             }
+            if c.preset == ConnectorPreset::Gms && self.content.shape != ContentShape::Gms {
+                return Err(Invalid::new(
+                    "connector.preset",
+                    "gms sends the GMS shape, which needs content.shape = \"gms\"",
+                ));
+            }
             if c.preset == ConnectorPreset::PushProxy && c.hmac_secret.is_none() {
                 return Err(Invalid::new(
                     "connector.hmac_secret",

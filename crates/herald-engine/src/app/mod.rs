@@ -316,6 +316,9 @@ pub enum ConnectorPreset {
     #[default]
     SdkAdapter,
     PushProxy,
+    /// GMS's HTTP push: `{deviceToken, authToken, message: {message, serviceId,
+    /// lastTranscript}, tag: "chat.newagentmessage"}` (for apps with `content.shape = "gms"`).
+    Gms,
     Custom,
 }
 
