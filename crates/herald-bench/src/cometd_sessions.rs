@@ -146,15 +146,21 @@ async fn start(http: &reqwest::Client, base: &str, token: &str) -> anyhow::Resul
         "ext": {"authentication": {"token": token}}}]);
     let reply = bayeux(http, &format!("{base}/cometd/handshake"), handshake).await?;
     let client_id = reply[0]["clientId"].as_str().context("clientId")?.to_string();
-    connect(http, base, &client_id).await?;
+    // The JS client's first connect asks for no wait (`advice.timeout` 0).
+    let first = json!([{"channel": "/meta/connect", "clientId": client_id,
+        "connectionType": "long-polling", "advice": {"timeout": 0}}]);
+    connected(bayeux(http, &format!("{base}/cometd/connect"), first).await?)?;
     Ok(client_id)
 }
 
-/// One `/meta/connect`, answered at once or after being held.
+/// One held `/meta/connect`, answered when Herald has something or its timeout ran out.
 async fn connect(http: &reqwest::Client, base: &str, client_id: &str) -> anyhow::Result<()> {
     let body = json!([{"channel": "/meta/connect", "clientId": client_id,
         "connectionType": "long-polling"}]);
-    let replies = bayeux(http, &format!("{base}/cometd/connect"), body).await?;
+    connected(bayeux(http, &format!("{base}/cometd/connect"), body).await?)
+}
+
+fn connected(replies: Value) -> anyhow::Result<()> {
     let ok = replies.as_array().is_some_and(|r| {
         r.iter()
             .any(|m| m["channel"] == "/meta/connect" && m["successful"] == true)
