@@ -50,7 +50,9 @@ pub async fn cometd(server: &Herald, plan: Plan) -> anyhow::Result<Vec<Row>> {
         failed += bad;
     }
     let connect_secs = connect_started.elapsed().as_secs_f64();
-    eprintln!("herald-bench: {connected} CometD clients connected ({failed} failed) in {connect_secs:.1} s");
+    eprintln!(
+        "herald-bench: {connected} CometD clients connected ({failed} failed) in {connect_secs:.1} s"
+    );
 
     let hold = if plan.quick {
         Duration::from_secs(2)
@@ -72,14 +74,39 @@ pub async fn cometd(server: &Herald, plan: Plan) -> anyhow::Result<Vec<Row>> {
         Row::new("cometd", metric, value, unit, target)
     };
     Ok(vec![
-        row("CometD clients connected (handshake + connect)", connected as f64, "clients", "-"),
+        row(
+            "CometD clients connected (handshake + connect)",
+            connected as f64,
+            "clients",
+            "-",
+        ),
         row("clients refused/failed", failed as f64, "clients", "0"),
-        row("clients Herald holds (herald_cometd_clients)", gauge, "clients", "-"),
-        row("clients still polling after the hold", still_open as f64, "clients", "-"),
+        row(
+            "clients Herald holds (herald_cometd_clients)",
+            gauge,
+            "clients",
+            "-",
+        ),
+        row(
+            "clients still polling after the hold",
+            still_open as f64,
+            "clients",
+            "-",
+        ),
         row("time to connect them all", connect_secs, "s", "-"),
-        row("Herald heap (RssAnon) per client", per_anon, "bytes", "≤ a live session's"),
+        row(
+            "Herald heap (RssAnon) per client",
+            per_anon,
+            "bytes",
+            "≤ a live session's",
+        ),
         row("Herald VmRSS per client", per_rss, "bytes", "-"),
-        row("Herald VmRSS holding them", after.rss_kb as f64 / 1024.0, "MiB", "-"),
+        row(
+            "Herald VmRSS holding them",
+            after.rss_kb as f64 / 1024.0,
+            "MiB",
+            "-",
+        ),
     ])
 }
 
@@ -107,8 +134,8 @@ pub async fn client_main(base: &str, source: &str) -> anyhow::Result<()> {
     let permits = Arc::new(tokio::sync::Semaphore::new(CONNECTING));
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<bool>();
     let mut polls = tokio::task::JoinSet::new();
-    for token in tokens.iter().cloned() {
-        let (http, base) = (http.clone(), base.to_string());
+    for token in &tokens {
+        let (http, base, token) = (http.clone(), base.to_string(), token.clone());
         let (open, permits, done_tx) = (open.clone(), permits.clone(), done_tx.clone());
         polls.spawn(async move {
             let permit = permits.acquire_owned().await;
@@ -145,7 +172,10 @@ async fn start(http: &reqwest::Client, base: &str, token: &str) -> anyhow::Resul
         "supportedConnectionTypes": ["long-polling"],
         "ext": {"authentication": {"token": token}}}]);
     let reply = bayeux(http, &format!("{base}/cometd/handshake"), handshake).await?;
-    let client_id = reply[0]["clientId"].as_str().context("clientId")?.to_string();
+    let client_id = reply[0]["clientId"]
+        .as_str()
+        .context("clientId")?
+        .to_string();
     // The JS client's first connect asks for no wait (`advice.timeout` 0).
     let first = json!([{"channel": "/meta/connect", "clientId": client_id,
         "connectionType": "long-polling", "advice": {"timeout": 0}}]);

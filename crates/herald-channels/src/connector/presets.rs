@@ -96,7 +96,13 @@ mod tests {
 
     #[test]
     fn every_preset_is_a_valid_template() {
-        for t in [&*SDK_ADAPTER, &*SDK_ADAPTER_SILENT, &*PUSH_PROXY, &*GMS, &*GMS_OTHER] {
+        for t in [
+            &*SDK_ADAPTER,
+            &*SDK_ADAPTER_SILENT,
+            &*PUSH_PROXY,
+            &*GMS,
+            &*GMS_OTHER,
+        ] {
             assert_eq!(template::validate_template(t), Ok(()));
         }
     }

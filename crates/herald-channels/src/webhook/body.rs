@@ -72,7 +72,10 @@ pub fn render(
     // devices from the end (saying how many).
     let data = doc["data"].as_object_mut().expect("data is an object");
     data.remove("lines");
-    if let Some(Value::Array(items)) = data.get_mut("gms").and_then(|g| g["message"].get_mut("lastTranscript")) {
+    if let Some(Value::Array(items)) = data
+        .get_mut("gms")
+        .and_then(|g| g["message"].get_mut("lastTranscript"))
+    {
         let keep = items.len().saturating_sub(1);
         items.drain(..keep);
     }

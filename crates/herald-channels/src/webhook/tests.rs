@@ -205,7 +205,12 @@ fn a_gms_push_carries_gms_http_notification_as_it_is() {
     let Target::Webhook { devices, .. } = &d.target else {
         unreachable!()
     };
-    let bytes = body::render(&d, "push_notification.new_message", ContentMode::Full, devices);
+    let bytes = body::render(
+        &d,
+        "push_notification.new_message",
+        ContentMode::Full,
+        devices,
+    );
     let text = String::from_utf8(bytes).unwrap();
     assert!(
         text.contains(r#""gms":{"message":{"lastTranscript":[{"Notice.Custom":"transferring you"},{"Message.Text":"hello"}],"message":"New message from Agent","serviceId":"c1"},"tag":"chat.newagentmessage"}"#),

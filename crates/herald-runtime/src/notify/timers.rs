@@ -109,10 +109,10 @@ async fn named(
     let spanned = try_join_all(spans.iter().map(|(t, c, f, l)| span(state, t, c, *f, *l)));
     let ((found, messages, conversations, contexts), spanned) = try_join(
         try_join4(
-        step::records(state, inputs, records),
-        try_join_all(recent.iter().map(|(t, c, p)| carried(state, t, c, *p))),
-        try_join_all(digests.iter().map(|(t, c)| store.get_conversation(t, c))),
-        step::contexts(state, inputs, inputs.proactive_contexts()),
+            step::records(state, inputs, records),
+            try_join_all(recent.iter().map(|(t, c, p)| carried(state, t, c, *p))),
+            try_join_all(digests.iter().map(|(t, c)| store.get_conversation(t, c))),
+            step::contexts(state, inputs, inputs.proactive_contexts()),
         ),
         spanned,
     )
@@ -163,7 +163,10 @@ async fn span(
         .store
         .events_after(tenant, conversation, from.saturating_sub(1), n)
         .await?;
-    Ok(events.into_iter().filter(|e| e.position <= latest).collect())
+    Ok(events
+        .into_iter()
+        .filter(|e| e.position <= latest)
+        .collect())
 }
 
 /// Round 4: an email digest lists what is unread up to the conversation's last message.

@@ -165,8 +165,8 @@ impl Parts<'_> {
             data.insert(k.clone(), json!(v));
         }
         if let Some(gms) = &self.gms {
-            let items = serde_json::to_string(&gms.last_transcript)
-                .expect("JSON values always serialise");
+            let items =
+                serde_json::to_string(&gms.last_transcript).expect("JSON values always serialise");
             data.insert("message".into(), json!(gms.message));
             data.insert("serviceId".into(), json!(gms.service_id));
             data.insert("lastTranscript".into(), json!(items));
@@ -241,7 +241,10 @@ pub fn render(delivery: &Delivery, device: &Device, now: OffsetDateTime) -> Rend
         body: push.body.clone().filter(|_| !silent),
         herald,
         custom,
-        gms: push.gms.clone().filter(|_| device.platform != Platform::Ios),
+        gms: push
+            .gms
+            .clone()
+            .filter(|_| device.platform != Platform::Ios),
     };
     fit(&mut parts, MAX_MESSAGE_BYTES);
     let mut message = parts.message();

@@ -40,7 +40,10 @@ pub fn notification(
     recipient: &UserId,
     span: &[StoredEvent],
 ) -> Gms {
-    let items: Vec<GmsItem> = span.iter().filter_map(|e| item(e, rules, recipient)).collect();
+    let items: Vec<GmsItem> = span
+        .iter()
+        .filter_map(|e| item(e, rules, recipient))
+        .collect();
     let from = items.len().saturating_sub(MAX_ITEMS);
     Gms {
         message: content.message.clone(),
@@ -107,7 +110,12 @@ mod tests {
         stored(position, body)
     }
 
-    fn notice(position: u64, kind: NoticeKind, text: Option<&str>, url: Option<&str>) -> StoredEvent {
+    fn notice(
+        position: u64,
+        kind: NoticeKind,
+        text: Option<&str>,
+        url: Option<&str>,
+    ) -> StoredEvent {
         let body = EventBody::Notice(
             kind,
             Notice {
@@ -134,7 +142,12 @@ mod tests {
             message(4, "agent", Role::Agent, "hello"),
             message(5, "v1", Role::Visitor, "my own words"),
             notice(6, NoticeKind::TypingStopped, None, None),
-            notice(7, NoticeKind::PushUrl, None, Some("https://example.com/o/1")),
+            notice(
+                7,
+                NoticeKind::PushUrl,
+                None,
+                Some("https://example.com/o/1"),
+            ),
             notice(8, NoticeKind::Custom, Some("transfer soon"), None),
             message(9, "agent", Role::Agent, "still there?"),
         ];
@@ -188,7 +201,10 @@ mod tests {
     #[test]
     fn items_read_back_as_they_were_written() {
         let item: GmsItem = serde_json::from_value(json!({"Notice.Joined": "Ann"})).unwrap();
-        assert_eq!((item.kind.as_str(), item.text.as_str()), ("Notice.Joined", "Ann"));
+        assert_eq!(
+            (item.kind.as_str(), item.text.as_str()),
+            ("Notice.Joined", "Ann")
+        );
         assert!(serde_json::from_value::<GmsItem>(json!({"a": "1", "b": "2"})).is_err());
     }
 }

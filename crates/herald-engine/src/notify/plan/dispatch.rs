@@ -109,7 +109,13 @@ pub(super) fn new_message(
         let first = facts.first_position.unwrap_or(latest);
         let span = plan.span(&tenant, conversation, first, latest);
         let (content, rules) = (&app.content.gms, &app.rules);
-        push.gms = Some(gms::notification(content, rules, conversation, &user, &span));
+        push.gms = Some(gms::notification(
+            content,
+            rules,
+            conversation,
+            &user,
+            &span,
+        ));
     }
     let reason = format!(
         "the user is away: one push for {} message(s)",

@@ -116,7 +116,10 @@ async fn a_background_client_gets_one_gms_push_after_the_timer_then_one_per_agen
 ) {
     let story = story(|_| {}).await;
     let mut visitor = client(&story.hub, transport).await;
-    assert_eq!(visitor.subscribe("/conversations/c1").await["successful"], true);
+    assert_eq!(
+        visitor.subscribe("/conversations/c1").await["successful"],
+        true
+    );
     story.says("m1", "Hello").await;
     let seen = visitor.next_message("/conversations/c1").await["data"]["position"].clone();
     // The visitor reads for a moment before going: on a clock that stood still, a message
@@ -134,8 +137,10 @@ async fn a_background_client_gets_one_gms_push_after_the_timer_then_one_per_agen
         .await;
     story.says("m2", "Are you there?").await;
     story
-        .agent(json!({"event_id": "n1", "type": "notice.custom", "text": "Transferring you",
-            "actor": {"id": "agent-7", "role": "agent"}}))
+        .agent(
+            json!({"event_id": "n1", "type": "notice.custom", "text": "Transferring you",
+            "actor": {"id": "agent-7", "role": "agent"}}),
+        )
         .await;
     assert!(
         story.fake.messages().is_empty(),
@@ -157,7 +162,10 @@ async fn a_background_client_gets_one_gms_push_after_the_timer_then_one_per_agen
             "tag": "chat.newagentmessage",
         })
     );
-    assert!(first[0].message["android"].get("notification").is_none(), "data-only, as GMS");
+    assert!(
+        first[0].message["android"].get("notification").is_none(),
+        "data-only, as GMS"
+    );
 
     // Still in the background: the next agent message pushes without waiting for any timer.
     story.says("m3", "Your order shipped").await;
@@ -190,7 +198,10 @@ async fn a_background_gms_client_is_pushed_once_after_the_timer_then_at_once_web
 async fn a_gms_client_back_before_the_timer_gets_no_push() {
     let story = story(|_| {}).await;
     let mut visitor = client(&story.hub, Transport::LongPolling).await;
-    assert_eq!(visitor.subscribe("/conversations/c1").await["successful"], true);
+    assert_eq!(
+        visitor.subscribe("/conversations/c1").await["successful"],
+        true
+    );
     let reply = visitor.disconnect(json!({"transcriptPosition": "0"})).await;
     assert_eq!(reply["successful"], true, "{reply}");
     story.presence_becomes("away").await;
@@ -208,7 +219,11 @@ async fn a_gms_client_back_before_the_timer_gets_no_push() {
     story.timer_expires().await;
     let decided = story.decisions().await;
     assert_eq!(decided[0]["status"], "cancelled", "{decided:#?}");
-    assert!(story.fake.messages().is_empty(), "{:?}", story.fake.messages());
+    assert!(
+        story.fake.messages().is_empty(),
+        "{:?}",
+        story.fake.messages()
+    );
 }
 
 #[tokio::test]

@@ -58,7 +58,10 @@ fn waiting(app: AppConfig) -> World {
         pending: Some(pending),
         ..Thread::default()
     };
-    world.ctx("v1").threads.insert((app_id(), conversation()), thread);
+    world
+        .ctx("v1")
+        .threads
+        .insert((app_id(), conversation()), thread);
     world.store(pending_record("n1", "v1", PushKind::NewMessage));
     let membership = (tenant(), conversation(), user("v1"));
     world
@@ -140,8 +143,14 @@ fn a_push_at_once_later_in_the_away_period_lists_its_one_event() {
         message(4, "agent", Role::Agent, "hello"),
         message(7, "agent", Role::Agent, "one more thing"),
     ]);
-    let planned = world.evaluate(vec![message(7, "agent", Role::Agent, "one more thing")], at(0));
-    assert_eq!(planned.record("v1", PushKind::NewMessage).status, Status::Sent);
+    let planned = world.evaluate(
+        vec![message(7, "agent", Role::Agent, "one more thing")],
+        at(0),
+    );
+    assert_eq!(
+        planned.record("v1", PushKind::NewMessage).status,
+        Status::Sent
+    );
     assert_eq!(
         gms_of(&planned)["lastTranscript"],
         json!([{"Message.Text": "one more thing"}])

@@ -2,8 +2,8 @@
 //! visitor and an agent in one conversation, and ids that count.
 
 mod away;
-mod gms;
 mod calls;
+mod gms;
 mod health;
 mod invitations;
 mod messages;
