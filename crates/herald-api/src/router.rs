@@ -6,6 +6,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::extract::MatchedPath;
 use axum::http::{HeaderName, Request, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::IntoMakeService;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -53,7 +54,16 @@ impl Modify for Security {
     }
 }
 
-pub fn router(state: AppState) -> axum::Router {
+/// Every route, as the service `axum::serve` makes one per connection from. Each connection
+/// shares the one route table (an `Arc`): served as a plain `Router`, axum rebuilds the table
+/// for every new connection (`with_state` over every route, ~40 KB here) and keeps it for the
+/// connection's life — the largest cost of an idle CometD long-poll, whose connection lives on.
+/// Turned into routes once (`with_state`), no handler is rebuilt per request either.
+pub fn router(state: AppState) -> IntoMakeService<axum::Router> {
+    routes(state).with_state::<()>(()).into_make_service()
+}
+
+fn routes(state: AppState) -> axum::Router {
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))

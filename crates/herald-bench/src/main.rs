@@ -5,6 +5,7 @@
 //! Every scenario is bounded in time and count; the runner stops Herald (SIGTERM, then kill)
 //! and exits by itself.
 
+mod cometd_sessions;
 mod herald;
 mod matrix;
 mod metrics;
@@ -26,7 +27,7 @@ use crate::stats::Row;
 
 /// Scenarios this runner knows, in the order they run by default.
 const SCENARIOS: &[&str] = &[
-    "ingest", "live", "push", "push-fcm", "matrix", "sessions", "timers",
+    "ingest", "live", "push", "push-fcm", "matrix", "sessions", "cometd", "timers",
 ];
 
 #[derive(Parser, Debug)]
@@ -41,10 +42,12 @@ struct Args {
     /// Tiny durations and counts: a smoke run of the harness, not a measurement.
     #[arg(long)]
     quick: bool,
-    /// Idle live sessions for the sessions scenario (default 19,000; 200 with --quick).
+    /// Idle live sessions for the sessions scenario, and idle CometD clients for the cometd
+    /// scenario (default 19,000; 200 with --quick).
     #[arg(long)]
     sessions: Option<usize>,
-    /// Scenarios to run (default: all): ingest, live, push, push-fcm, matrix, sessions, timers.
+    /// Scenarios to run (default: all): ingest, live, push, push-fcm, matrix, sessions, cometd,
+    /// timers.
     scenarios: Vec<String>,
 }
 
@@ -111,12 +114,17 @@ impl Plan {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    // The sessions scenario's client processes are this binary again.
+    // The sessions and cometd scenarios' client processes are this binary again.
     let argv: Vec<String> = std::env::args().collect();
     if let [_, mode, ws_url, source] = argv.as_slice()
         && mode == "sessions-client"
     {
         return sessions::client_main(ws_url, source).await;
+    }
+    if let [_, mode, base, source] = argv.as_slice()
+        && mode == "cometd-client"
+    {
+        return cometd_sessions::client_main(base, source).await;
     }
     let args = Args::parse();
     let chosen: Vec<String> = if args.scenarios.is_empty() {
@@ -149,6 +157,7 @@ async fn main() -> anyhow::Result<()> {
             "push-fcm" => push::fcm(&server, plan).await,
             "matrix" => matrix::matrix(&server, plan).await,
             "sessions" => sessions::sessions(&server, plan).await,
+            "cometd" => cometd_sessions::cometd(&server, plan).await,
             "timers" => timers::timers(&server, plan).await,
             _ => unreachable!("checked above"),
         };

@@ -32,9 +32,9 @@ use crate::stats::Row;
 const MINTERS: usize = 32;
 /// Connections each client process has in flight at once while connecting: keeps the accept
 /// backlog from overflowing (an overflow costs a 1 s SYN retransmit, not a failure).
-const CONNECTING: usize = 64;
+pub(crate) const CONNECTING: usize = 64;
 /// How long a client process may take to connect its share.
-const CONNECT_PATIENCE: Duration = Duration::from_secs(120);
+pub(crate) const CONNECT_PATIENCE: Duration = Duration::from_secs(120);
 
 pub async fn sessions(server: &Herald, plan: Plan) -> anyhow::Result<Vec<Row>> {
     let total = plan.sessions;
@@ -50,7 +50,7 @@ pub async fn sessions(server: &Herald, plan: Plan) -> anyhow::Result<Vec<Row>> {
     for (index, share) in tokens.chunks(total.div_ceil(processes)).enumerate() {
         // 127.0.0.2, .3, …: each process its own source address (and ephemeral port range).
         let source = Ipv4Addr::new(127, 0, 0, 2 + u8::try_from(index).context("processes")?);
-        clients.push(SessionClient::spawn(&ws_url, source, share).await?);
+        clients.push(SessionClient::spawn("sessions-client", &ws_url, source, share).await?);
     }
     let connect_started = Instant::now();
     let mut connected = 0;
@@ -136,7 +136,7 @@ pub async fn sessions(server: &Herald, plan: Plan) -> anyhow::Result<Vec<Row>> {
 }
 
 /// One token per user, minted through the API.
-async fn mint_tokens(server: &Herald, users: usize) -> anyhow::Result<Vec<String>> {
+pub(crate) async fn mint_tokens(server: &Herald, users: usize) -> anyhow::Result<Vec<String>> {
     let client = http_client()?;
     let mut minters = tokio::task::JoinSet::new();
     for worker in 0..MINTERS.min(users) {
@@ -190,12 +190,12 @@ async fn heartbeat_ms(server: &Herald) -> anyhow::Result<u64> {
         .context("hello has heartbeat_ms")
 }
 
-struct Memory {
-    rss_kb: u64,
-    anon_kb: u64,
+pub(crate) struct Memory {
+    pub rss_kb: u64,
+    pub anon_kb: u64,
 }
 
-fn memory(pid: u32) -> anyhow::Result<Memory> {
+pub(crate) fn memory(pid: u32) -> anyhow::Result<Memory> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let field = |name: &str| -> anyhow::Result<u64> {
         status
@@ -211,7 +211,7 @@ fn memory(pid: u32) -> anyhow::Result<Memory> {
 }
 
 /// `"<word> <ok> <failed>"` from a client process.
-fn parse_counts(line: &str, word: &str) -> anyhow::Result<(usize, usize)> {
+pub(crate) fn parse_counts(line: &str, word: &str) -> anyhow::Result<(usize, usize)> {
     let mut parts = line.split_whitespace();
     if parts.next() != Some(word) {
         bail!("client process said {line:?}, expected {word:?}");
@@ -221,17 +221,23 @@ fn parse_counts(line: &str, word: &str) -> anyhow::Result<(usize, usize)> {
     Ok((ok, bad))
 }
 
-/// A child process holding a share of the sessions.
-struct SessionClient {
+/// A child process holding a share of the sessions (live sessions, or CometD clients).
+pub(crate) struct SessionClient {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
 }
 
 impl SessionClient {
-    async fn spawn(ws_url: &str, source: Ipv4Addr, tokens: &[String]) -> anyhow::Result<Self> {
+    /// `mode`: `sessions-client` or `cometd-client`; `url` the address it connects to.
+    pub(crate) async fn spawn(
+        mode: &str,
+        url: &str,
+        source: Ipv4Addr,
+        tokens: &[String],
+    ) -> anyhow::Result<Self> {
         let mut child = Command::new(std::env::current_exe()?)
-            .args(["sessions-client", ws_url, &source.to_string()])
+            .args([mode, url, &source.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -250,7 +256,7 @@ impl SessionClient {
         })
     }
 
-    async fn line(&mut self, patience: Duration) -> anyhow::Result<String> {
+    pub(crate) async fn line(&mut self, patience: Duration) -> anyhow::Result<String> {
         let mut line = String::new();
         tokio::time::timeout(patience, self.stdout.read_line(&mut line))
             .await
@@ -259,7 +265,7 @@ impl SessionClient {
     }
 
     /// Closes its stdin (the signal to let go); answers how many sessions were still open.
-    async fn stop(&mut self) -> anyhow::Result<usize> {
+    pub(crate) async fn stop(&mut self) -> anyhow::Result<usize> {
         drop(self.stdin.take());
         let line = self.line(Duration::from_secs(60)).await?;
         let (open, _) = parse_counts(&line, "open")?;

@@ -137,6 +137,55 @@ pub struct Push {
     /// request (priority, TTL, collapse key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<GatewayPayload>,
+    /// The GMS shape of the push (`content.shape = "gms"`), which channels that carry text
+    /// send alongside or instead of their own rendering (see [`Gms`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gms: Option<Gms>,
+}
+
+/// What a Genesys GMS chat push says: the app's message, the conversation (`serviceId`) and
+/// the agent events it stands for (`lastTranscript`), serialised exactly as GMS clients read
+/// it: `{"message": "New message from Agent", "serviceId": "…", "lastTranscript":
+/// [{"Message.Text": "Hello"}]}`. Channels tag it [`GMS_TAG`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gms {
+    pub message: String,
+    #[serde(rename = "serviceId")]
+    pub service_id: String,
+    #[serde(rename = "lastTranscript")]
+    pub last_transcript: Vec<GmsItem>,
+}
+
+/// The tag GMS gives chat pushes.
+pub const GMS_TAG: &str = "chat.newagentmessage";
+
+/// One `lastTranscript` item, `{"<GMS kind>": "text"}` (`Message.Text`, `Notice.Custom`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GmsItem {
+    pub kind: String,
+    pub text: String,
+}
+
+impl Serialize for GmsItem {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry(&self.kind, &self.text)?;
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GmsItem {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<String, String>::deserialize(d)?;
+        let mut entries = map.into_iter();
+        match (entries.next(), entries.next()) {
+            (Some((kind, text)), None) => Ok(GmsItem { kind, text }),
+            _ => Err(serde::de::Error::custom(
+                "a lastTranscript item has exactly one kind",
+            )),
+        }
+    }
 }
 
 /// A provider-shaped payload (see [`Push::gateway`]): for APNs the whole JSON body, for FCM

@@ -76,20 +76,6 @@ pub fn transcript_position(ext: Option<&serde_json::Map<String, Value>>) -> Opti
     }
 }
 
-/// GMS's name for a Herald event type; `None` for events a chat transcript does not show.
-fn kind(event_type: &str) -> Option<&'static str> {
-    Some(match event_type {
-        "message.created" => "Message.Text",
-        "notice.typing_started" => "Notice.TypingStarted",
-        "notice.typing_stopped" => "Notice.TypingStopped",
-        "notice.joined" | "participant.joined" => "Notice.Joined",
-        "notice.left" | "participant.left" => "Notice.Left",
-        "notice.push_url" => "Notice.PushUrl",
-        "notice.custom" => "Notice.Custom",
-        _ => return None,
-    })
-}
-
 /// GMS's party roles: the customer is the `CLIENT`.
 fn role(role: &str) -> String {
     match role {
@@ -100,7 +86,8 @@ fn role(role: &str) -> String {
 
 /// One `transcriptToShow` row: `[kind, name, text, position, role]`.
 pub fn row(event: &Value, position: u64) -> Option<Value> {
-    let kind = kind(event["type"].as_str()?)?;
+    // Named as the GMS-shaped pushes name their `lastTranscript` items.
+    let kind = herald_engine::notify::content::gms::kind(event["type"].as_str()?)?;
     let sender = &event["sender"];
     let name = sender["name"]
         .as_str()

@@ -329,6 +329,7 @@ impl Gateway {
                 created_at: now,
                 expires_at: now + time::Duration::seconds(mapping.ttl_s as i64),
                 gateway: Some(GatewayPayload(payload)),
+                gms: None,
             },
             target: Target::Device { device: target },
             attempt: 1,

@@ -12,7 +12,10 @@
 //! ([`template`]): the `sdk_adapter` preset
 //! (`{authToken, deviceToken, payload: {aps: {alert: {title, body}, badge, sound}, …}}`, a
 //! silent `aps` for reads and revoked calls), the `push_proxy` preset (exactly
-//! `{eventId, conversationId, customerId, sessionId, eventDate}`, metadata only), or the app's
+//! `{eventId, conversationId, customerId, sessionId, eventDate}`, metadata only), the `gms`
+//! preset (GMS's HTTP push: `{deviceToken, authToken, message: {message, serviceId,
+//! lastTranscript}, tag: "chat.newagentmessage"}`; pushes without GMS content, reads and calls,
+//! as `{deviceToken, authToken, kind, serviceId, position}`), or the app's
 //! own `template` (`custom`). Presets are templates too ([`presets`]): one code path.
 //!
 //! Variables: `device_token` (the device's token, opaque, passed through untouched),
@@ -22,7 +25,8 @@
 //! user id), `session_id` (= the device token), `title`, `body`, `badge` (absolute), `unread`,
 //! `message_count`, `missed_calls`, `kind`, `silent`, `position`, `call_id`, `sender_name`,
 //! `data` (a map), `push` (the whole push), `notification_id`, `delivery_id` (stable across
-//! retries: a de-duplication key), `app_id`, `platform`, `locale`. What a push lacks is `none`.
+//! retries: a de-duplication key), `app_id`, `platform`, `locale`, `gms` (a GMS-shaped push's
+//! `{message: {message, serviceId, lastTranscript}, tag}`). What a push lacks is `none`.
 //!
 //! Headers: the app's `connector.headers`, and `X-hmac` when `connector.hmac_secret` is set
 //! (required by `push_proxy`): lowercase hex HMAC-SHA256(secret, event_id + session_id).

@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use herald_engine::app::ConnectorPreset;
-use herald_engine::push::PushKind;
+use herald_engine::push::Push;
 use serde_json::{Value, json};
 
 /// The SDK-adapter shape (a Notification Hub adapter calling the customer's backend):
@@ -54,12 +54,37 @@ static PUSH_PROXY: LazyLock<Value> = LazyLock::new(|| {
     })
 });
 
-/// The template of a preset for a push of `kind`; `None` for `custom` (the app's own).
-pub fn template(preset: ConnectorPreset, kind: PushKind) -> Option<&'static Value> {
+/// GMS's HTTP push of a chat push (`content.shape = "gms"`): its content as GMS wrote it,
+/// tagged `chat.newagentmessage`.
+static GMS: LazyLock<Value> = LazyLock::new(|| {
+    json!({
+        "deviceToken": "{{ device_token }}",
+        "authToken": "{{ auth_token }}",
+        "message": "{{ gms.message }}",
+        "tag": "{{ gms.tag }}",
+    })
+});
+
+/// The `gms` preset's shape of a push GMS had no content for (a read, a call): what it is
+/// about, for the app to act on.
+static GMS_OTHER: LazyLock<Value> = LazyLock::new(|| {
+    json!({
+        "deviceToken": "{{ device_token }}",
+        "authToken": "{{ auth_token }}",
+        "kind": "{{ kind }}",
+        "serviceId": "{{ conversation_id }}",
+        "position": "{{ position }}",
+    })
+});
+
+/// The template of a preset for `push`; `None` for `custom` (the app's own).
+pub fn template(preset: ConnectorPreset, push: &Push) -> Option<&'static Value> {
     match preset {
-        ConnectorPreset::SdkAdapter if kind.is_silent() => Some(&SDK_ADAPTER_SILENT),
+        ConnectorPreset::SdkAdapter if push.kind.is_silent() => Some(&SDK_ADAPTER_SILENT),
         ConnectorPreset::SdkAdapter => Some(&SDK_ADAPTER),
         ConnectorPreset::PushProxy => Some(&PUSH_PROXY),
+        ConnectorPreset::Gms if push.gms.is_some() => Some(&GMS),
+        ConnectorPreset::Gms => Some(&GMS_OTHER),
         ConnectorPreset::Custom => None,
     }
 }
@@ -71,7 +96,13 @@ mod tests {
 
     #[test]
     fn every_preset_is_a_valid_template() {
-        for t in [&*SDK_ADAPTER, &*SDK_ADAPTER_SILENT, &*PUSH_PROXY] {
+        for t in [
+            &*SDK_ADAPTER,
+            &*SDK_ADAPTER_SILENT,
+            &*PUSH_PROXY,
+            &*GMS,
+            &*GMS_OTHER,
+        ] {
             assert_eq!(template::validate_template(t), Ok(()));
         }
     }

@@ -3,7 +3,7 @@
 
 use herald_engine::app::ConnectorSection;
 use herald_engine::device::Device;
-use herald_engine::push::{Delivery, DeliveryOutcome};
+use herald_engine::push::{Delivery, DeliveryOutcome, GMS_TAG};
 use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
@@ -54,6 +54,7 @@ pub fn variables(delivery: &Delivery, device: &Device, section: &ConnectorSectio
         "app_id": delivery.app_id,
         "platform": device.platform,
         "locale": device.locale,
+        "gms": push.gms.as_ref().map(|gms| json!({"message": gms, "tag": GMS_TAG})),
     })
 }
 
@@ -104,7 +105,7 @@ fn template_of<'a>(
     section: &'a ConnectorSection,
     delivery: &Delivery,
 ) -> Result<&'a Value, DeliveryOutcome> {
-    match presets::template(section.preset, delivery.push.kind) {
+    match presets::template(section.preset, &delivery.push) {
         Some(preset) => Ok(preset),
         None => section
             .template

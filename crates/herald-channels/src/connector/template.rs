@@ -49,6 +49,7 @@ pub const VARIABLES: &[&str] = &[
     "app_id",
     "platform",
     "locale",
+    "gms",
 ];
 
 /// Largest template accepted, serialised.

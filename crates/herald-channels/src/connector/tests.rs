@@ -7,7 +7,7 @@ use herald_engine::push::{Push, PushKind, PushSender};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::request::{headers, scrub};
+use super::request::{self, headers, scrub};
 use super::*;
 
 fn device(token: &str) -> Device {
@@ -61,6 +61,7 @@ fn delivery(kind: PushKind, device: &Device) -> Delivery {
             created_at: at,
             expires_at: at + time::Duration::hours(1),
             gateway: None,
+            gms: None,
         },
         attempt: 1,
     }
@@ -83,7 +84,7 @@ fn rendered(preset: ConnectorPreset, kind: PushKind) -> Value {
     let d = delivery(kind, &device);
     let s = section(preset);
     template::render(
-        presets::template(preset, kind).unwrap(),
+        presets::template(preset, &d.push).unwrap(),
         &variables(&d, &device, &s),
     )
     .unwrap()
@@ -183,4 +184,28 @@ fn secrets_and_the_token_are_scrubbed_from_reasons() {
     let s = section(ConnectorPreset::Custom);
     let reason = scrub("auth-token s3cret tok-abcdef".to_string(), &device, &s);
     assert_eq!(reason, "******** ******** <device token>");
+}
+
+#[test]
+fn the_gms_preset_sends_gms_http_push_and_names_what_it_has_no_content_for() {
+    let device = device("gms-device-token");
+    let s = section(ConnectorPreset::Gms);
+    let mut d = delivery(PushKind::NewMessage, &device);
+    d.push.gms = serde_json::from_value(json!({
+        "message": "New message from Agent", "serviceId": "c1",
+        "lastTranscript": [{"Message.Text": "Your order \"shipped\""}],
+    }))
+    .unwrap();
+    let (_, body) = request::call(&d, &device, &s).unwrap();
+    assert_eq!(
+        String::from_utf8(body).unwrap(),
+        r#"{"authToken":"auth-token","deviceToken":"gms-device-token","message":{"lastTranscript":[{"Message.Text":"Your order \"shipped\""}],"message":"New message from Agent","serviceId":"c1"},"tag":"chat.newagentmessage"}"#
+    );
+    let read = delivery(PushKind::Read, &device);
+    let (_, body) = request::call(&read, &device, &s).unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap(),
+        json!({"authToken": "auth-token", "deviceToken": "gms-device-token",
+            "kind": "read", "serviceId": "c1", "position": 4})
+    );
 }

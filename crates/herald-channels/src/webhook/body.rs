@@ -1,10 +1,12 @@
 //! The webhook body: `{type, timestamp, data}` as Standard Webhooks recommends, with the
 //! recipient, the conversation, the counts, the content (only in `full` mode) and the
-//! recipient's devices, so a customer can push through their own infrastructure.
+//! recipient's devices, so a customer can push through their own infrastructure. A GMS-shaped
+//! push (`content.shape = "gms"`) also carries `gms`: `{"message": {message, serviceId,
+//! lastTranscript}, "tag": "chat.newagentmessage"}`, GMS's HTTP notification as it is.
 
 use herald_engine::app::ContentMode;
 use herald_engine::device::Device;
-use herald_engine::push::Delivery;
+use herald_engine::push::{Delivery, GMS_TAG};
 use serde_json::{Map, Value, json};
 use time::format_description::well_known::Rfc3339;
 
@@ -50,6 +52,9 @@ pub fn render(
         if !push.lines.is_empty() {
             put("lines", json!(push.lines));
         }
+        if let Some(gms) = &push.gms {
+            put("gms", json!({"message": gms, "tag": GMS_TAG}));
+        }
     }
     let devices: Vec<Value> = devices.iter().map(device).collect();
     data.insert("devices".into(), Value::Array(devices));
@@ -63,9 +68,17 @@ pub fn render(
     if bytes.len() <= MAX_BODY_BYTES {
         return bytes;
     }
-    // Too big: drop the transcript lines first, then devices from the end (saying how many).
+    // Too big: drop the transcript lines first (a GMS transcript keeps its latest item), then
+    // devices from the end (saying how many).
     let data = doc["data"].as_object_mut().expect("data is an object");
     data.remove("lines");
+    if let Some(Value::Array(items)) = data
+        .get_mut("gms")
+        .and_then(|g| g["message"].get_mut("lastTranscript"))
+    {
+        let keep = items.len().saturating_sub(1);
+        items.drain(..keep);
+    }
     let mut omitted = 0u64;
     loop {
         bytes = serde_json::to_vec(&doc).expect("JSON values always serialise");

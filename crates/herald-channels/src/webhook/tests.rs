@@ -193,3 +193,27 @@ async fn a_loopback_url_is_refused_before_any_connection() {
         "{outcome:?}"
     );
 }
+
+#[test]
+fn a_gms_push_carries_gms_http_notification_as_it_is() {
+    let mut d = delivery(vec![]);
+    d.push.gms = serde_json::from_value(json!({
+        "message": "New message from Agent", "serviceId": "c1",
+        "lastTranscript": [{"Notice.Custom": "transferring you"}, {"Message.Text": "hello"}],
+    }))
+    .unwrap();
+    let Target::Webhook { devices, .. } = &d.target else {
+        unreachable!()
+    };
+    let bytes = body::render(
+        &d,
+        "push_notification.new_message",
+        ContentMode::Full,
+        devices,
+    );
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(
+        text.contains(r#""gms":{"message":{"lastTranscript":[{"Notice.Custom":"transferring you"},{"Message.Text":"hello"}],"message":"New message from Agent","serviceId":"c1"},"tag":"chat.newagentmessage"}"#),
+        "{text}"
+    );
+}

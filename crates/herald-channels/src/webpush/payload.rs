@@ -196,6 +196,7 @@ pub(crate) mod tests {
                 created_at: now,
                 expires_at: now + time::Duration::hours(1),
                 gateway: None,
+                gms: None,
             },
             attempt: 1,
         }

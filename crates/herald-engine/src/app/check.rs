@@ -85,6 +85,19 @@ impl AppConfig {
                 format!("must be at most {most_lines}"),
             ));
         }
+        non_empty(
+            "content.gms.message",
+            &self.content.gms.message,
+            GMS_MESSAGE_BYTES,
+        )?;
+        // The GMS shape exists to carry the agent's words; `metadata_only` promises none.
+        if self.content.shape == ContentShape::Gms && self.content.mode == ContentMode::MetadataOnly
+        {
+            return Err(Invalid::new(
+                "content.shape",
+                "gms carries the transcript's text and cannot be combined with metadata_only",
+            ));
+        }
         if let Some(apns) = &self.apns {
             fixed_id("apns.team_id", &apns.team_id)?;
             fixed_id("apns.key_id", &apns.key_id)?;
@@ -159,6 +172,12 @@ impl AppConfig {
                     "is required with the custom preset",
                 ));
             }
+            if c.preset == ConnectorPreset::Gms && self.content.shape != ContentShape::Gms {
+                return Err(Invalid::new(
+                    "connector.preset",
+                    "gms sends the GMS shape, which needs content.shape = \"gms\"",
+                ));
+            }
             if c.preset == ConnectorPreset::PushProxy && c.hmac_secret.is_none() {
                 return Err(Invalid::new(
                     "connector.hmac_secret",
@@ -183,6 +202,8 @@ impl AppConfig {
 
 /// A notice is one line of the transcript, not a message.
 const LEFT_NOTICE_TEXT_BYTES: usize = 1024;
+/// A notification's headline, not its content.
+const GMS_MESSAGE_BYTES: usize = 256;
 
 /// A Standard Webhooks symmetric secret: `whsec_` + base64 (padding optional) of 24–64 bytes.
 pub(super) fn webhook_secret_ok(secret: &str) -> bool {

@@ -166,12 +166,40 @@ impl Default for Rules {
     }
 }
 
+/// `content.shape`: Herald's own push content, or in addition the shape Genesys GMS chat
+/// clients read (`message`, `serviceId`, `lastTranscript`, tagged `chat.newagentmessage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ContentShape {
+    #[default]
+    Herald,
+    Gms,
+}
+
+/// `content.gms`: what a GMS-shaped push says besides its transcript.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GmsContent {
+    /// The notification message.
+    pub message: String,
+}
+
+impl Default for GmsContent {
+    fn default() -> Self {
+        Self {
+            message: "New message from Agent".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Content {
     pub mode: ContentMode,
     /// How many recent transcript lines a `full` push carries.
     pub transcript_lines: u8,
+    pub shape: ContentShape,
+    pub gms: GmsContent,
 }
 
 impl Default for Content {
@@ -179,6 +207,8 @@ impl Default for Content {
         Self {
             mode: ContentMode::Full,
             transcript_lines: 3,
+            shape: ContentShape::Herald,
+            gms: GmsContent::default(),
         }
     }
 }
@@ -286,6 +316,9 @@ pub enum ConnectorPreset {
     #[default]
     SdkAdapter,
     PushProxy,
+    /// GMS's HTTP push: `{deviceToken, authToken, message: {message, serviceId,
+    /// lastTranscript}, tag: "chat.newagentmessage"}` (for apps with `content.shape = "gms"`).
+    Gms,
     Custom,
 }
 

@@ -133,3 +133,20 @@ fn the_left_notice_is_off_by_default_and_its_text_must_say_something() {
         "rules.left_notice.text"
     );
 }
+
+#[test]
+fn the_gms_shape_has_a_message_and_is_never_metadata_only() {
+    let app = |content: serde_json::Value| -> AppConfig {
+        serde_json::from_value(json!({"content": content})).unwrap()
+    };
+    let gms = app(json!({"shape": "gms"}));
+    assert_eq!(gms.content.gms.message, "New message from Agent");
+    assert!(gms.validate().is_ok());
+    let blank = app(json!({"shape": "gms", "gms": {"message": " "}}));
+    assert_eq!(blank.validate().unwrap_err().path, "content.gms.message");
+    let silent = app(json!({"shape": "gms", "mode": "metadata_only"}));
+    assert_eq!(silent.validate().unwrap_err().path, "content.shape");
+    let unknown: Result<AppConfig, _> =
+        serde_json::from_value(json!({"content": {"shape": "sygnal"}}));
+    assert!(unknown.is_err());
+}

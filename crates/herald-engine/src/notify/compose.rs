@@ -147,6 +147,8 @@ pub fn deliveries(
 /// What a push says; everything but the text fields.
 pub struct Facts {
     pub position: Option<u64>,
+    /// The earliest position the push stands for (a push that waited folds several events).
+    pub first_position: Option<u64>,
     /// The event behind the push, when one is.
     pub event: Option<(crate::ids::EventId, OffsetDateTime)>,
     pub message_count: u32,
@@ -170,6 +172,7 @@ impl Facts {
     ) -> Facts {
         Facts {
             position: None,
+            first_position: None,
             event: event.map(|e| (e.event.event_id.clone(), e.recorded_at)),
             message_count: 0,
             unread: 0,
@@ -220,6 +223,7 @@ pub fn bare(subject: &Subject<'_>, facts: &Facts) -> Push {
         created_at: facts.now,
         expires_at: facts.expires_at,
         gateway: None,
+        gms: None,
     }
 }
 

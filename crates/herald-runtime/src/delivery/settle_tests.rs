@@ -49,6 +49,7 @@ pub(crate) fn delivery(attempt: u32, expires: i64) -> Delivery {
             created_at: t(0),
             expires_at: t(expires),
             gateway: None,
+            gms: None,
         },
         attempt,
     }

@@ -13,6 +13,7 @@
 use futures_util::future::{try_join, try_join_all, try_join3, try_join4};
 use herald_engine::event::StoredEvent;
 use herald_engine::ids::{ConversationId, TenantId, UserId};
+use herald_engine::notify::content::gms;
 use herald_engine::notify::lead;
 use herald_engine::notify::plan::{self, Inputs, inputs};
 use herald_engine::notify::store::{MAX_TRANSCRIPT_LINES, ThreadKey};
@@ -89,24 +90,34 @@ async fn named(
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let (mut records, mut recent, mut digests) = (Vec::new(), Vec::new(), Vec::new());
+    let mut spans = Vec::new();
     for key in threads {
         let reads = inputs.thread_reads(key, now);
         records.extend(reads.records.into_iter().map(|id| (key.tenant.clone(), id)));
         if let Some(position) = reads.recent {
             recent.push((key.tenant.clone(), key.conversation.clone(), position));
         }
+        if let Some((first, latest)) = reads.span {
+            let at = (key.tenant.clone(), key.conversation.clone());
+            spans.push((at.0, at.1, first, latest));
+        }
         if reads.digest {
             digests.push((key.tenant.clone(), key.conversation.clone()));
         }
     }
     let store = &state.store;
-    let (found, messages, conversations, contexts) = try_join4(
-        step::records(state, inputs, records),
-        try_join_all(recent.iter().map(|(t, c, p)| carried(state, t, c, *p))),
-        try_join_all(digests.iter().map(|(t, c)| store.get_conversation(t, c))),
-        step::contexts(state, inputs, inputs.proactive_contexts()),
+    let spanned = try_join_all(spans.iter().map(|(t, c, f, l)| span(state, t, c, *f, *l)));
+    let ((found, messages, conversations, contexts), spanned) = try_join(
+        try_join4(
+            step::records(state, inputs, records),
+            try_join_all(recent.iter().map(|(t, c, p)| carried(state, t, c, *p))),
+            try_join_all(digests.iter().map(|(t, c)| store.get_conversation(t, c))),
+            step::contexts(state, inputs, inputs.proactive_contexts()),
+        ),
+        spanned,
     )
     .await?;
+    inputs.spans.extend(spans.into_iter().zip(spanned));
     inputs.records.extend(found);
     inputs.recent.extend(recent.into_iter().zip(messages));
     inputs.contexts.extend(contexts);
@@ -134,6 +145,28 @@ async fn carried(
     .await?;
     let at = at.pop().filter(|e| e.position == position);
     Ok(lead::with_lead(messages, at))
+}
+
+/// What a due GMS-shaped push lists: the events from its first to its latest position — the
+/// latest [`gms::MAX_ITEMS`] times two at most, which leaves room for the events its
+/// `lastTranscript` leaves out (the user's own, typing) in all but odd transcripts.
+async fn span(
+    state: &Runtime,
+    tenant: &TenantId,
+    conversation: &ConversationId,
+    first: u64,
+    latest: u64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let from = first.max(latest.saturating_sub(2 * gms::MAX_ITEMS as u64 - 1));
+    let n = (latest + 1).saturating_sub(from) as usize;
+    let events = state
+        .store
+        .events_after(tenant, conversation, from.saturating_sub(1), n)
+        .await?;
+    Ok(events
+        .into_iter()
+        .filter(|e| e.position <= latest)
+        .collect())
 }
 
 /// Round 4: an email digest lists what is unread up to the conversation's last message.

@@ -135,6 +135,7 @@ async fn test(
             created_at: now,
             expires_at: now + time::Duration::minutes(5),
             gateway: None,
+            gms: None,
         },
         attempt: 1,
     };

@@ -52,6 +52,7 @@ fn push(t: &TenantId) -> Push {
         created_at: at(0),
         expires_at: at(3_600),
         gateway: None,
+        gms: None,
     }
 }
 

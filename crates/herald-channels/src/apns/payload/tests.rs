@@ -38,6 +38,7 @@ pub(crate) fn delivery(kind: PushKind, title: &str, body: &str) -> Delivery {
             created_at: now,
             expires_at: now + time::Duration::hours(1),
             gateway: None,
+            gms: None,
         },
         attempt: 1,
     }

@@ -29,6 +29,7 @@ fn push(kind: PushKind) -> Push {
         created_at: OffsetDateTime::UNIX_EPOCH,
         expires_at: OffsetDateTime::UNIX_EPOCH,
         gateway: None,
+        gms: None,
     }
 }
 

@@ -57,10 +57,18 @@ fn shrink(parts: &mut Parts<'_>, field: Field, limit: usize) -> bool {
     fits(parts, lo)
 }
 
-/// Fits the message: if it is too big even with the text cut to [`MIN_TITLE`] and
+/// Fits the message: a GMS push's oldest transcript items go first. Then, if it is too big even with the text cut to [`MIN_TITLE`] and
 /// [`MIN_BODY`] bytes, custom data entries go (last key first), then everything but the
 /// essentials; then the body and the title are shortened as little as needed.
 pub(super) fn fit(parts: &mut Parts<'_>, limit: usize) {
+    // A GMS push's transcript is what it says: its oldest items give way first, down to the
+    // latest (an item's text is bounded far below the limit).
+    while parts.size() > limit
+        && let Some(gms) = parts.gms.as_mut()
+        && gms.last_transcript.len() > 1
+    {
+        gms.last_transcript.remove(0);
+    }
     if parts.size() <= limit {
         return;
     }

@@ -16,6 +16,11 @@
 //!     without text (`metadata_only`: the app fetches the content and shows it) are
 //!     **data-only** messages with `android.collapse_key`; a read carries the `tag` of the
 //!     notification the app should cancel.
+//! - **GMS-shaped** pushes (`content.shape = "gms"`) to Android are data-only, as GMS's were
+//!   (the app builds its dialog): `data` also carries `message`, `serviceId`, `lastTranscript`
+//!   (the items' JSON text, FCM data being strings) and `tag` = `chat.newagentmessage`; the
+//!   oldest items go first when the message is too big. iOS devices get the usual alert (GMS
+//!   sent no transcript to iOS either).
 //! - **iOS** devices on FCM: an `apns` block with `apns-push-type`, `apns-priority`,
 //!   `apns-expiration`, `apns-collapse-id` and `payload.aps` (`alert`, `badge`, `sound`,
 //!   `thread-id`, `mutable-content` for visible pushes; `content-available` with priority 5 for
@@ -39,7 +44,7 @@ pub mod gateway;
 use std::collections::BTreeMap;
 
 use herald_engine::device::{Device, Platform};
-use herald_engine::push::{Delivery, Push, PushKind};
+use herald_engine::push::{Delivery, GMS_TAG, Gms, Push, PushKind};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
@@ -68,6 +73,7 @@ impl Shape {
         match (platform, push.kind) {
             (_, kind) if kind.is_silent() => Shape::DataOnly,
             (Platform::Ios, _) => Shape::Notification,
+            _ if push.gms.is_some() => Shape::DataOnly,
             (_, PushKind::IncomingCall) => Shape::DataOnly,
             _ if !has_text => Shape::DataOnly,
             _ => Shape::Notification,
@@ -145,6 +151,8 @@ struct Parts<'a> {
     body: Option<String>,
     herald: BTreeMap<String, String>,
     custom: BTreeMap<String, String>,
+    /// The GMS content, for Android devices.
+    gms: Option<Gms>,
 }
 
 impl Parts<'_> {
@@ -155,6 +163,14 @@ impl Parts<'_> {
         }
         for (k, v) in &self.herald {
             data.insert(k.clone(), json!(v));
+        }
+        if let Some(gms) = &self.gms {
+            let items =
+                serde_json::to_string(&gms.last_transcript).expect("JSON values always serialise");
+            data.insert("message".into(), json!(gms.message));
+            data.insert("serviceId".into(), json!(gms.service_id));
+            data.insert("lastTranscript".into(), json!(items));
+            data.insert("tag".into(), json!(GMS_TAG));
         }
         // Android apps build data-only notifications (calls) from these.
         if self.shape == Shape::DataOnly && self.platform != Platform::Ios {
@@ -207,7 +223,12 @@ pub fn render(delivery: &Delivery, device: &Device, now: OffsetDateTime) -> Rend
         .data
         .iter()
         .filter(|(k, _)| {
-            !reserved(k) && !herald.contains_key(*k) && !matches!(k.as_str(), "title" | "body")
+            !reserved(k)
+                && !herald.contains_key(*k)
+                && !matches!(
+                    k.as_str(),
+                    "title" | "body" | "message" | "serviceId" | "lastTranscript"
+                )
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
@@ -220,6 +241,10 @@ pub fn render(delivery: &Delivery, device: &Device, now: OffsetDateTime) -> Rend
         body: push.body.clone().filter(|_| !silent),
         herald,
         custom,
+        gms: push
+            .gms
+            .clone()
+            .filter(|_| device.platform != Platform::Ios),
     };
     fit(&mut parts, MAX_MESSAGE_BYTES);
     let mut message = parts.message();

@@ -63,6 +63,7 @@ fn delivery(kind: PushKind, title: &str, body: &str) -> Delivery {
             created_at: now(),
             expires_at: now() + time::Duration::hours(1),
             gateway: None,
+            gms: None,
         },
         attempt: 1,
     }
@@ -230,4 +231,71 @@ fn long_collapse_keys_are_hashed_into_sixty_four_bytes() {
     assert!(id.len() <= 64);
     assert_ne!(collapse_id(&format!("{key}x")), id);
     assert_eq!(collapse_id("conv:c1"), "conv:c1");
+}
+
+fn gms_delivery(items: usize) -> Delivery {
+    let mut d = delivery(PushKind::NewMessage, "New message from Ann", "still there?");
+    d.push.gms = Some(herald_engine::push::Gms {
+        message: "New message from Agent".into(),
+        service_id: "c1".into(),
+        last_transcript: (1..=items)
+            .map(|i| herald_engine::push::GmsItem {
+                kind: "Message.Text".into(),
+                text: format!("line {i} {}", "x".repeat(300)),
+            })
+            .collect(),
+    });
+    d
+}
+
+#[test]
+fn a_gms_push_to_android_is_data_only_with_message_service_id_transcript_and_tag() {
+    let mut d = gms_delivery(0);
+    let gms = d.push.gms.as_mut().unwrap();
+    gms.last_transcript = vec![
+        herald_engine::push::GmsItem {
+            kind: "Notice.Custom".into(),
+            text: "transferring you".into(),
+        },
+        herald_engine::push::GmsItem {
+            kind: "Message.Text".into(),
+            text: "still there?".into(),
+        },
+    ];
+    let r = render(&d, &device(Platform::Android), now());
+    assert_eq!(r.shape, Shape::DataOnly);
+    let expected = json!({"message": {
+        "data": {
+            "kind": "new_message", "notification_id": "ntf_1", "conversation_id": "c1",
+            "position": "7", "unread": "2", "badge": "5", "message_count": "1",
+            "sender_id": "agent-7",
+            "title": "New message from Ann", "body": "still there?",
+            "message": "New message from Agent",
+            "serviceId": "c1",
+            "lastTranscript": "[{\"Notice.Custom\":\"transferring you\"},{\"Message.Text\":\"still there?\"}]",
+            "tag": "chat.newagentmessage",
+        },
+        "android": {"priority": "HIGH", "ttl": "3600s", "collapse_key": "conv:c1"},
+        "token": "fcm-token-1",
+    }});
+    assert_eq!(serde_json::from_slice::<Value>(&r.body).unwrap(), expected);
+}
+
+#[test]
+fn a_gms_push_too_big_for_fcm_keeps_its_latest_items() {
+    let r = render(&gms_delivery(30), &device(Platform::Android), now());
+    assert!(r.message_bytes <= MAX_MESSAGE_BYTES);
+    let m: Value = serde_json::from_slice(&r.body).unwrap();
+    let items: Vec<Value> =
+        serde_json::from_str(m["message"]["data"]["lastTranscript"].as_str().unwrap()).unwrap();
+    assert!(items.len() > 1 && items.len() < 30);
+    let last = items.last().unwrap()["Message.Text"].as_str().unwrap();
+    assert!(last.starts_with("line 30 "), "the latest item stays");
+}
+
+#[test]
+fn ios_devices_get_the_usual_alert_without_the_gms_transcript() {
+    let m = message(&gms_delivery(2), Platform::Ios);
+    assert_eq!(m["apns"]["payload"]["aps"]["alert"]["body"], "still there?");
+    assert!(m["data"].get("lastTranscript").is_none());
 }

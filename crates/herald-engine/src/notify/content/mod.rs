@@ -3,9 +3,11 @@
 //!
 //! Templates use `{name}` placeholders: `{sender_name}`, `{text}`, `{count}`, `{unread}`,
 //! `{caller_name}`, `{inviter_name}`, `{conversation_id}`, `{url}`. Values are inserted as plain text (channels
-//! escape for their own formats). The built-in texts are in `defaults`.
+//! escape for their own formats). The built-in texts are in `defaults`; [`gms`] composes the
+//! Genesys GMS shape some apps ask for besides.
 
 mod defaults;
+pub mod gms;
 
 use std::collections::BTreeMap;
 

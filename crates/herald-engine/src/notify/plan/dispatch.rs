@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use crate::app::AppConfig;
+use crate::app::{AppConfig, ContentShape};
 use crate::ids::{AppId, ConversationId};
 use crate::notify::compose::{self, Facts, Subject};
+use crate::notify::content::gms;
 use crate::notify::lead::{self, Lead};
 use crate::notify::record::{NotificationRecord, Status};
 use crate::notify::store::UserContext;
@@ -102,7 +103,20 @@ pub(super) fn new_message(
         conversation: Some(conversation),
     };
     let locale = compose::locale(ctx.preferences.locale.as_deref(), &ctx.devices, app_id);
-    let push = compose::new_message(&subject, facts, &recent, locale);
+    let mut push = compose::new_message(&subject, facts, &recent, locale);
+    if app.content.shape == ContentShape::Gms {
+        let latest = facts.position.unwrap_or(0);
+        let first = facts.first_position.unwrap_or(latest);
+        let span = plan.span(&tenant, conversation, first, latest);
+        let (content, rules) = (&app.content.gms, &app.rules);
+        push.gms = Some(gms::notification(
+            content,
+            rules,
+            conversation,
+            &user,
+            &span,
+        ));
+    }
     let reason = format!(
         "the user is away: one push for {} message(s)",
         facts.message_count

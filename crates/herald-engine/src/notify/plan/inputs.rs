@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use crate::app::AppConfig;
+use crate::app::{AppConfig, ContentShape};
 use crate::event::StoredEvent;
 use crate::ids::{AppId, ConversationId, TenantId, UserId};
 use crate::notify::Looking;
@@ -43,6 +43,11 @@ pub struct Inputs {
     /// before the position, oldest first, then the event at the position when it is a notice
     /// ([`lead::with_lead`](crate::notify::lead::with_lead)): a push standing for it says it.
     pub recent: HashMap<(TenantId, ConversationId, u64), Vec<StoredEvent>>,
+    /// By (tenant, conversation, first, latest position): every event of a due push's span,
+    /// oldest first — for apps whose pushes take the GMS shape, whose `lastTranscript` lists
+    /// the notices between the messages too. A push due at once stands for its one event,
+    /// which [`Inputs::recent`] holds.
+    pub spans: HashMap<(TenantId, ConversationId, u64, u64), Vec<StoredEvent>>,
     /// Conversations' last positions: an email digest lists what is unread up to there.
     pub last_positions: HashMap<(TenantId, ConversationId), u64>,
 }
@@ -64,6 +69,9 @@ pub struct ThreadReads {
     pub records: Vec<String>,
     /// The position whose recent messages (and notice) the due push carries.
     pub recent: Option<u64>,
+    /// The first and latest positions of a due push whose app wants the GMS shape: it lists
+    /// every event between them ([`Inputs::spans`]).
+    pub span: Option<(u64, u64)>,
     /// An email digest is due with messages unread: it lists them up to the conversation's
     /// last position ([`Inputs::last_positions`], then [`Inputs::recent`] there).
     pub digest: bool,
@@ -82,7 +90,8 @@ impl Inputs {
             return ThreadReads::default();
         };
         let apps = self.apps.get(&key.tenant);
-        let app_exists = apps.is_some_and(|apps| apps.iter().any(|(id, _)| *id == key.app));
+        let app = apps.and_then(|apps| apps.iter().find(|(id, _)| *id == key.app));
+        let app_exists = app.is_some();
         let push = thread
             .pending
             .as_ref()
@@ -110,6 +119,9 @@ impl Inputs {
         ThreadReads {
             records: records.collect(),
             recent: push.map(|p| p.latest_position),
+            span: push
+                .filter(|_| app.is_some_and(|(_, a)| a.content.shape == ContentShape::Gms))
+                .map(|p| (p.first_position, p.latest_position)),
             digest: digest.is_some() && unread > 0,
         }
     }

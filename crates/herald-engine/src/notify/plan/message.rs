@@ -138,6 +138,7 @@ fn record(
             r.id = send.notification_id.clone();
             let facts = Facts {
                 position: Some(send.latest_position),
+                first_position: Some(send.first_position),
                 message_count: send.count,
                 unread: member.unread,
                 missed_calls,

@@ -271,6 +271,26 @@ impl<'a> Plan<'a> {
         recent[recent.len().saturating_sub(n)..].to_vec()
     }
 
+    /// Every event a push from `first` to `latest` stands for, oldest first: the span the
+    /// runtime loaded for a due push, else (a push due at once stands for its one event) what
+    /// `recent` holds in that range.
+    fn span(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        first: u64,
+        latest: u64,
+    ) -> Vec<StoredEvent> {
+        let key = (tenant.clone(), conversation.clone(), first, latest);
+        if let Some(span) = self.inputs.spans.get(&key) {
+            return span.clone();
+        }
+        let key = (tenant.clone(), conversation.clone(), latest);
+        let recent = self.inputs.recent.get(&key).map_or(&[][..], Vec::as_slice);
+        let within = |e: &&StoredEvent| (first..=latest).contains(&e.position);
+        recent.iter().filter(within).cloned().collect()
+    }
+
     /// A user's context as this step has changed it so far.
     fn user_context(
         &self,

@@ -89,6 +89,7 @@ fn push_due(
             };
             let facts = Facts {
                 position: Some(send.latest_position),
+                first_position: Some(send.first_position),
                 message_count: send.count,
                 unread,
                 missed_calls: user_state.missed_calls,

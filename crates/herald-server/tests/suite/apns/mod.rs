@@ -93,6 +93,7 @@ fn delivery(id: &str, device: Device, kind: PushKind, body: &str, now: OffsetDat
             created_at: now,
             expires_at: now + time::Duration::hours(1),
             gateway: None,
+            gms: None,
         },
         target: Target::Device { device },
         attempt: 1,

@@ -3,6 +3,8 @@
 //! protocol edges a client can hit (unknown client, bad token, a foreign conversation,
 //! malformed bodies).
 
+mod push;
+
 use herald_testkit::TestHub;
 use herald_testkit::peers::CometdClient;
 use herald_testkit::peers::cometd::Transport;

@@ -165,6 +165,7 @@ fn delivery_expiring(device: &Device, tenant: &str, expires_at: OffsetDateTime) 
             created_at: now() - Duration::minutes(1),
             expires_at,
             gateway: None,
+            gms: None,
         },
         attempt: 1,
     }

@@ -100,6 +100,7 @@ fn push(kind: PushKind) -> Push {
         created_at: now,
         expires_at: now + Duration::hours(1),
         gateway: None,
+        gms: None,
     }
 }
 

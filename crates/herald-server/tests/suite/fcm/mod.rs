@@ -215,6 +215,7 @@ fn message(id: &str, token: &str, now: OffsetDateTime) -> Delivery {
             created_at: now,
             expires_at: now + time::Duration::hours(1),
             gateway: None,
+            gms: None,
         },
         target: Target::Device { device },
         attempt: 1,

@@ -3,6 +3,7 @@
 
 mod away;
 mod calls;
+mod gms;
 mod health;
 mod invitations;
 mod messages;
