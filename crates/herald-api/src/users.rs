@@ -81,7 +81,7 @@ pub async fn presence(
     ApiPath(uid): ApiPath<String>,
 ) -> ApiResult<Json<Presence>> {
     let user = parse_id::<UserId>("user_id", uid)?;
-    Ok(Json(state.hub.presence(&caller.tenant, &user)))
+    Ok(Json(state.presence(&caller.tenant, &user).await))
 }
 
 #[utoipa::path(

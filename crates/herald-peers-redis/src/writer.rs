@@ -65,6 +65,11 @@ pub async fn run(
                         .arg("-inf")
                         .arg(now - FORGET_NODES_MS)
                         .ignore();
+                    // A cluster whose nodes all stopped leaves nothing behind for good.
+                    pipe.cmd("PEXPIRE")
+                        .arg(keys.nodes())
+                        .arg(FORGET_NODES_MS)
+                        .ignore();
                 }
             }
         }

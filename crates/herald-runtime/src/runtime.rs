@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use herald_engine::ids::TenantId;
+use herald_engine::ids::{TenantId, UserId};
 use herald_engine::ports::{ChannelRegistry, Clock, DeliveryQueue, NotifyStore, Store};
 use herald_engine::store::Appended;
 use herald_tenancy::apps::AppCache;
@@ -15,6 +15,7 @@ use crate::cluster::{Leadership, Peers};
 use crate::config::{DeliveryConfig, EngineConfig, LiveConfig};
 use crate::delivery::DeliveryCore;
 use crate::live::hub::Hub;
+use crate::live::presence::Presence;
 use crate::live::routed::Routed;
 use crate::notify::{EngineHandle, Signal};
 
@@ -81,6 +82,19 @@ impl Runtime {
     pub fn committed_elsewhere(&self, tenant: &TenantId, routed: &[Routed]) {
         self.hub.publish(tenant, routed);
         self.engine.here(Signal::Wake);
+    }
+
+    /// Whether the user is looking: on this node, or in a cluster on any live node.
+    pub async fn presence(&self, tenant: &TenantId, user: &UserId) -> Presence {
+        let here = self.hub.presence(tenant, user);
+        match &self.peers {
+            Some(peers) => {
+                let key = [(tenant.clone(), user.clone())];
+                let elsewhere = peers.presence(&key).await.into_iter().next();
+                elsewhere.map_or(here, |elsewhere| crate::cluster::merge(here, elsewhere))
+            }
+            None => here,
+        }
     }
 
     /// An app changed through this node: the next decision and delivery read it again.

@@ -1,4 +1,5 @@
-//! Files: `serve.rs` (first start, config errors, SIGTERM, logs without secrets), `cli.rs`
+//! Files: `serve.rs` (first start, config errors, SIGTERM, logs without secrets), `cluster.rs`
+//! (three nodes on PostgreSQL + Redis: live routing, presence, kill -9, SIGSTOP), `cli.rs`
 //! (the operator CLI, `herald listen`), `crash.rs` (kill -9 loses and doubles nothing),
 //! `operator.rs` (one server per data folder, JSON-only logs, commands that follow the server's
 //! configuration). This file holds the way they run the binary.
@@ -7,6 +8,7 @@
 //! shutdown on SIGTERM, logs without secrets, and the operator CLI.
 
 mod cli;
+mod cluster;
 mod crash;
 mod operator;
 mod serve;
