@@ -28,6 +28,8 @@ fn redis_url() -> String {
 }
 
 struct Cluster {
+    /// The database URL the nodes get (a test may put a proxy in between).
+    postgres: String,
     schema: String,
     prefix: String,
     master_key: String,
@@ -42,6 +44,7 @@ impl Cluster {
     fn start(n: usize) -> Cluster {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let mut cluster = Cluster {
+            postgres: postgres_url(),
             schema: format!("herald_cluster_{id}"),
             prefix: format!("herald-test-{id}"),
             master_key: base64::engine::general_purpose::STANDARD
@@ -75,7 +78,7 @@ impl Cluster {
         let env = [
             ("HERALD_STORE", "postgres"),
             ("HERALD_NODE_ID", node_id.as_str()),
-            ("HERALD_POSTGRES__URL", &postgres_url()),
+            ("HERALD_POSTGRES__URL", &self.postgres),
             ("HERALD_POSTGRES__SCHEMA", &self.schema),
             ("HERALD_REDIS__URL", &redis_url()),
             ("HERALD_REDIS__PREFIX", &self.prefix),
@@ -473,5 +476,138 @@ async fn a_node_that_dies_takes_its_users_presence_with_it_and_they_get_pushes_a
         }
         assert!(Instant::now() < deadline, "no decision: {decided:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A TCP proxy to PostgreSQL the test can cut: while down it refuses connections and has
+/// broken every open one, as a database restart does.
+struct Cut {
+    port: u16,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl Cut {
+    async fn to(target: String) -> Cut {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (up, _) = tokio::sync::watch::channel(true);
+        let state = up.clone();
+        tokio::spawn(async move {
+            let mut listener = Some(listener);
+            loop {
+                let mut watch = state.subscribe();
+                match listener.take() {
+                    Some(l) => {
+                        tokio::select! {
+                            accepted = l.accept() => {
+                                listener = Some(l);
+                                let Ok((client, _)) = accepted else { continue };
+                                let target = target.clone();
+                                let mut down = state.subscribe();
+                                tokio::spawn(async move {
+                                    let Ok(server) = tokio::net::TcpStream::connect(&target).await else { return };
+                                    let (mut client, mut server) = (client, server);
+                                    tokio::select! {
+                                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                                        _ = down.wait_for(|up| !*up) => {}
+                                    }
+                                });
+                            }
+                            _ = watch.wait_for(|up| !*up) => {} // drops the listener: refused
+                        }
+                    }
+                    None => {
+                        let _ = watch.wait_for(|up| *up).await;
+                        listener = Some(
+                            tokio::net::TcpListener::bind(("127.0.0.1", port))
+                                .await
+                                .expect("the proxy's port is free again"),
+                        );
+                    }
+                }
+            }
+        });
+        Cut { port, up }
+    }
+
+    fn set(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_postgres_is_unreachable_a_node_is_not_ready_acknowledges_nothing_and_then_recovers()
+{
+    // The node reaches PostgreSQL through the proxy: `postgres://user@host:port/db`.
+    let url = postgres_url();
+    let (head, rest) = url
+        .split_once('@')
+        .expect("a postgres://user@host:port/db url");
+    let (target, db) = rest.split_once('/').expect("a database in the url");
+    let cut = Cut::to(target.to_string()).await;
+    let proxied = format!("{head}@127.0.0.1:{}/{db}", cut.port);
+    let mut cluster = Cluster::start(0);
+    cluster.postgres = proxied;
+    cluster.add(0);
+    cluster.key = std::fs::read_to_string(cluster.dirs[0].path().join("default-tenant.key"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let ready = async |cluster: &Cluster| {
+        let r = cluster
+            .http
+            .get(format!("{}/readyz", cluster.base(0)))
+            .send()
+            .await
+            .unwrap();
+        r.status().as_u16()
+    };
+    let mut acked = vec![cluster.message(0, "before", "c1").await.expect("up")];
+
+    cut.set(false);
+    let deadline = Instant::now() + PATIENCE;
+    while ready(&cluster).await != 503 {
+        assert!(
+            Instant::now() < deadline,
+            "still ready without its database"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for i in 0..5 {
+        if let Some(p) = cluster.message(0, &format!("down-{i}"), "c1").await {
+            acked.push(p);
+        }
+    }
+    assert_eq!(
+        acked.len(),
+        1,
+        "nothing acknowledged while the database is away"
+    );
+
+    cut.set(true);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ready(&cluster).await != 200 {
+        assert!(Instant::now() < deadline, "never ready again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    acked.push(cluster.message(0, "after", "c1").await.expect("recovered"));
+    let page: Value = cluster
+        .http
+        .get(format!("{}/v1/conversations/c1/events", cluster.base(0)))
+        .bearer_auth(&cluster.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stored: Vec<u64> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["position"].as_u64().unwrap())
+        .collect();
+    for p in &acked {
+        assert!(stored.contains(p), "acknowledged {p} is stored: {stored:?}");
     }
 }
