@@ -23,10 +23,21 @@ pub struct Herald {
 
 impl Herald {
     pub fn start(binary: &Path) -> anyhow::Result<Herald> {
+        Herald::start_with(binary, &[], None)
+    }
+
+    /// Starts it with extra `HERALD_…` settings in `env`. `key`: the server key to use when
+    /// this process does not create the default tenant itself (a cluster's later nodes).
+    pub fn start_with(
+        binary: &Path,
+        env: &[(String, String)],
+        key: Option<&str>,
+    ) -> anyhow::Result<Herald> {
         let data = tempfile::tempdir()?;
         let mut child = Command::new(binary)
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data.path())
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()?;
@@ -48,10 +59,13 @@ impl Herald {
                 return Err(anyhow!("herald never announced its address"));
             }
         };
-        let key = std::fs::read_to_string(data.path().join("default-tenant.key"))
-            .context("reading default-tenant.key")?
-            .trim()
-            .to_string();
+        let key = match key {
+            Some(key) => key.to_string(),
+            None => std::fs::read_to_string(data.path().join("default-tenant.key"))
+                .context("reading default-tenant.key")?
+                .trim()
+                .to_string(),
+        };
         Ok(Herald {
             child,
             base,

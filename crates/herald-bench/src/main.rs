@@ -5,6 +5,7 @@
 //! Every scenario is bounded in time and count; the runner stops Herald (SIGTERM, then kill)
 //! and exits by itself.
 
+mod cluster;
 mod cometd_sessions;
 mod herald;
 mod matrix;
@@ -27,7 +28,7 @@ use crate::stats::Row;
 
 /// Scenarios this runner knows, in the order they run by default.
 const SCENARIOS: &[&str] = &[
-    "ingest", "live", "push", "push-fcm", "matrix", "sessions", "cometd", "timers",
+    "ingest", "live", "push", "push-fcm", "matrix", "sessions", "cometd", "timers", "cluster",
 ];
 
 #[derive(Parser, Debug)]
@@ -47,7 +48,7 @@ struct Args {
     #[arg(long)]
     sessions: Option<usize>,
     /// Scenarios to run (default: all): ingest, live, push, push-fcm, matrix, sessions, cometd,
-    /// timers.
+    /// timers, cluster.
     scenarios: Vec<String>,
 }
 
@@ -146,6 +147,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut rows: Vec<Row> = Vec::new();
     for name in &chosen {
+        if name == "cluster" {
+            // Starts its own nodes, on PostgreSQL and Redis.
+            let result = cluster::cluster(&args.herald, plan).await;
+            rows.extend(result.context("scenario cluster")?);
+            continue;
+        }
         // A fresh Herald (and data directory) per scenario so one does not skew the next.
         let server = herald::Herald::start(&args.herald)
             .with_context(|| format!("starting {}", args.herald.display()))?;

@@ -43,6 +43,16 @@ fn now_micros() -> u128 {
 /// `ingest`: N concurrent clients posting for a fixed time, batches of 1 and of 100 events
 /// across many conversations. Events/s acknowledged (200) and acknowledgement latency.
 pub async fn ingest(server: &Herald, plan: Plan) -> anyhow::Result<Vec<Row>> {
+    ingest_on("ingest", &[server.base.clone()], &server.key, plan).await
+}
+
+/// The ingest load, reported under `scenario`, with client `i` posting to `bases[i % n]`.
+pub async fn ingest_on(
+    scenario: &str,
+    bases: &[String],
+    key: &str,
+    plan: Plan,
+) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     for batch in [1usize, 100] {
         let client = http_client()?;
@@ -51,8 +61,8 @@ pub async fn ingest(server: &Herald, plan: Plan) -> anyhow::Result<Vec<Row>> {
         let mut tasks = tokio::task::JoinSet::new();
         for worker in 0..plan.ingest_clients {
             let client = client.clone();
-            let url = server.url("/v1/events");
-            let key = server.key.clone();
+            let url = format!("{}/v1/events", bases[worker % bases.len()]);
+            let key = key.to_string();
             tasks.spawn(async move {
                 let mut latencies = Vec::new();
                 let mut accepted = 0u64;
@@ -100,28 +110,28 @@ pub async fn ingest(server: &Herald, plan: Plan) -> anyhow::Result<Vec<Row>> {
         let elapsed = started.elapsed().as_secs_f64();
         let name = format!("batch {batch}");
         rows.push(Row::new(
-            "ingest",
+            scenario,
             &format!("{name}: events/s acknowledged"),
             accepted as f64 / elapsed,
             "events/s",
             "≥ 20,000 (batched, durable ack)",
         ));
         rows.push(Row::new(
-            "ingest",
+            scenario,
             &format!("{name}: ack latency p50"),
             percentile_ms(&mut latencies, 50.0),
             "ms",
             "-",
         ));
         rows.push(Row::new(
-            "ingest",
+            scenario,
             &format!("{name}: ack latency p99"),
             percentile_ms(&mut latencies, 99.0),
             "ms",
             "-",
         ));
         rows.push(Row::new(
-            "ingest",
+            scenario,
             &format!("{name}: requests refused/failed"),
             refused as f64,
             "requests",
