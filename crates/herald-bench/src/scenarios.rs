@@ -43,7 +43,13 @@ fn now_micros() -> u128 {
 /// `ingest`: N concurrent clients posting for a fixed time, batches of 1 and of 100 events
 /// across many conversations. Events/s acknowledged (200) and acknowledgement latency.
 pub async fn ingest(server: &Herald, plan: Plan) -> anyhow::Result<Vec<Row>> {
-    ingest_on("ingest", &[server.base.clone()], &server.key, plan).await
+    ingest_on(
+        "ingest",
+        std::slice::from_ref(&server.base),
+        &server.key,
+        plan,
+    )
+    .await
 }
 
 /// The ingest load, reported under `scenario`, with client `i` posting to `bases[i % n]`.
