@@ -1,9 +1,10 @@
-//! The README's "Send your first push", run as written: its commands in order, in a fresh
+//! The README's "Send your first push" (and "Cluster mode", below), run as written: its commands in order, in a fresh
 //! folder, against the real binary and the README's own receiver. Only the ports (free ones
 //! instead of 8080 and 9000) and the binary's path (this build instead of target/release)
 //! differ.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -190,4 +191,120 @@ async fn every_example_app_document_is_accepted_as_it_is() {
         seen += 1;
     }
     assert!(seen >= 3, "the examples are there");
+}
+
+/// The README's "Cluster mode" commands as written, in a fresh folder, with this build's binary
+/// instead of the release one, free ports instead of 8081–8083, and a schema and Redis prefix
+/// of this test's own (so it runs beside other tests): three nodes come up ready, and an event
+/// posted to one is read from another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_cluster_commands_start_three_nodes_that_share_one_transcript() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let blocks = shell_blocks(&readme, "## Cluster mode");
+    let [script] = blocks.as_slice() else {
+        panic!("one command block expected, found {blocks:#?}");
+    };
+    let ports = [free_port(), free_port(), free_port()];
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let schema = format!("herald_readme_{id}");
+    let mut script = script
+        .replace("cargo build --release\n", "")
+        .replace("./target/release/herald", HERALD)
+        .replace(
+            "HERALD_POSTGRES__SCHEMA=herald ",
+            &format!("HERALD_POSTGRES__SCHEMA={schema} "),
+        )
+        .replace("127.0.0.1:808$n", "127.0.0.1:${PORTS[$n]}");
+    assert!(
+        script.contains("${PORTS[$n]}") && script.contains(HERALD) && script.contains(&schema),
+        "the README's cluster block changed shape: {script}"
+    );
+    // Where the test's PostgreSQL is, if not the README's.
+    if let Ok(url) = std::env::var("HERALD_TEST_POSTGRES_URL") {
+        script = script.replace("postgres://postgres@127.0.0.1:5432/test", &url);
+    }
+    let script = format!(
+        "PORTS=(none {} {} {})\nexport HERALD_REDIS__PREFIX=readme-{id}\n{script}",
+        ports[0], ports[1], ports[2]
+    );
+    let folder = tempfile::tempdir().unwrap();
+    let dir = folder.path();
+    let out = std::fs::File::create(dir.join("out")).unwrap();
+    // A process group of its own: the nodes the script starts in the background stay in it,
+    // so one signal stops them all, whatever happens to the test.
+    let mut bash = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(dir)
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .process_group(0)
+        .spawn()
+        .expect("bash runs");
+    let group = format!("-{}", bash.id());
+    let deadline = Instant::now() + PATIENCE * 4;
+    let status = loop {
+        if let Some(status) = bash.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let stop = || {
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let url = std::env::var("HERALD_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let _ = Command::new("psql")
+            .arg(url)
+            .args([
+                "-q",
+                "-c",
+                &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+            ])
+            .output();
+    };
+    let output = std::fs::read_to_string(dir.join("out")).unwrap();
+    if !status.is_some_and(|s| s.success()) || output.matches("\"ready\"").count() != 3 {
+        stop();
+        panic!("the README's cluster commands failed: {output}");
+    }
+
+    let key = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("default-tenant.key")).ok())
+        .next()
+        .map(|k| k.trim().to_string());
+    let result = async {
+        let key = key.expect("one node wrote the default tenant's key into its folder");
+        let http = reqwest::Client::new();
+        let event = serde_json::json!({"event_id": "e1", "conversation_id": "c1", "type": "message.created",
+            "occurred_at": "2026-11-23T10:00:00Z", "sender": {"id": "agent", "role": "agent"}, "text": "hi"});
+        let posted = http
+            .post(format!("http://127.0.0.1:{}/v1/events", ports[1]))
+            .bearer_auth(&key)
+            .json(&event)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(posted.status(), 200);
+        let read: Value = http
+            .get(format!(
+                "http://127.0.0.1:{}/v1/conversations/c1/events",
+                ports[2]
+            ))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(read["events"][0]["event_id"], "e1", "{read}");
+    };
+    let outcome = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(result)).await;
+    stop();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
 }
