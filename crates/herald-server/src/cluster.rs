@@ -136,17 +136,17 @@ pub async fn open_postgres(config: &crate::config::Config) -> anyhow::Result<Arc
     Ok(Arc::new(store))
 }
 
-/// What a cluster node adds to the runtime: the lease it decides under and its peers.
+/// What a cluster node runs beside the runtime: its peers and the tasks talking to them.
 pub struct Node {
-    pub leadership: Leadership,
     pub peers: Arc<herald_peers_redis::RedisPeers>,
     pub tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// Joins the cluster: the node's peers, and the engine lease it decides under.
 pub async fn join(
     config: &crate::config::Config,
     store: Arc<PostgresStore>,
-) -> anyhow::Result<Node> {
+) -> anyhow::Result<(Leadership, Node)> {
     let node_id = config.node_id();
     let url = config
         .redis
@@ -162,15 +162,12 @@ pub async fn join(
     .await
     .map_err(anyhow::Error::msg)?;
     tracing::info!(node = %peers.instance(), "joined the cluster");
-    Ok(Node {
-        // The instance, not the node id: a node restarted under the same id is a new holder
-        // and takes the lease with a new epoch.
-        leadership: Leadership::leased(
-            store,
-            peers.instance().to_string(),
-            Duration::from_millis(config.cluster.lease_ms),
-        ),
-        peers,
-        tasks,
-    })
+    // The instance, not the node id: a node restarted under the same id is a new holder and
+    // takes the lease with a new epoch.
+    let leadership = Leadership::leased(
+        store,
+        peers.instance().to_string(),
+        Duration::from_millis(config.cluster.lease_ms),
+    );
+    Ok((leadership, Node { peers, tasks }))
 }

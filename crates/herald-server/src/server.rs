@@ -133,12 +133,7 @@ pub struct Server {
     listener: TcpListener,
     engine_signals: tokio::sync::mpsc::UnboundedReceiver<Signal>,
     /// In cluster mode: the peers and the tasks talking to them.
-    node: Option<ClusterNode>,
-}
-
-struct ClusterNode {
-    peers: Arc<herald_peers_redis::RedisPeers>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    node: Option<Node>,
 }
 
 impl Server {
@@ -155,12 +150,8 @@ impl Server {
         let backend = open_backend(&config).await?;
         let (leadership, node) = match &backend.postgres {
             Some(store) => {
-                let Node {
-                    leadership,
-                    peers,
-                    tasks,
-                } = crate::cluster::join(&config, store.clone()).await?;
-                (leadership, Some(ClusterNode { peers, tasks }))
+                let (leadership, node) = crate::cluster::join(&config, store.clone()).await?;
+                (leadership, Some(node))
             }
             None => (Leadership::sole(), None),
         };
