@@ -20,6 +20,13 @@ const MIGRATION_LOCK: i64 = 0x6865_7261_6c64;
 /// How long connecting may take unless the URL says (`connect_timeout`).
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// A transaction whose node has gone quiet this long is ended by the server, releasing its
+/// locks. A node stalled mid-transaction (a long pause, `SIGSTOP`) would otherwise hold them for
+/// as long as it stalls — above all the engine lease row an engine commit holds `FOR SHARE`,
+/// which the node taking the lease over must update: decisions would stop cluster-wide. A
+/// healthy node never waits this long between the statements of one transaction.
+const STALLED_TRANSACTION: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Connections per store. A node's writers wait for a free one rather than overload the server.
 const POOL_SIZE: usize = 16;
 
@@ -35,10 +42,15 @@ impl Connections {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
+        let mut options = format!(
+            "-c idle_in_transaction_session_timeout={}",
+            STALLED_TRANSACTION.as_millis()
+        );
         if let Some(schema) = schema {
             check_schema_name(schema)?;
-            config.options(format!("-c search_path={schema}"));
+            options.push_str(&format!(" -c search_path={schema}"));
         }
+        config.options(options);
         let manager = Manager::from_config(
             config,
             NoTls,
