@@ -45,7 +45,6 @@ pub struct RedisPeers {
     client: redis::Client,
     reads: ConnectionManager,
     writes: mpsc::UnboundedSender<Op>,
-    liveness: Duration,
 }
 
 impl RedisPeers {
@@ -81,7 +80,6 @@ impl RedisPeers {
             client,
             reads,
             writes,
-            liveness,
         });
         // Live before anything else is sent, so its first views count at once.
         peers.send(Op::Heartbeat);
@@ -124,6 +122,7 @@ impl RedisPeers {
         }
     }
 
+    /// This node's name on the bus and in presence views (`<node_id>/<random>`).
     pub fn instance(&self) -> &str {
         &self.instance
     }
@@ -235,12 +234,5 @@ impl Peers for RedisPeers {
                 users.iter().map(|_| nobody()).collect()
             }
         }
-    }
-}
-
-impl RedisPeers {
-    /// How long a node's liveness lasts without a renewal.
-    pub fn liveness(&self) -> Duration {
-        self.liveness
     }
 }
