@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::app::{AppConfig, ContentShape};
 use crate::event::{Notice, NoticeKind};
-use crate::notify::timing::{Pending, Thread, UserState, Wait};
+use crate::notify::timing::UserState;
 use crate::participant::Role;
 use crate::push::{Gms, PushKind};
 
@@ -45,29 +45,11 @@ fn gms_of(planned: &Planned) -> serde_json::Value {
 /// v1 went away; the agent's events 2–6 wait for the grace delay, due at 5 s.
 fn waiting(app: AppConfig) -> World {
     let mut world = World::with_app(app).visitor("v1", away(), 2);
-    let pending = Pending {
-        notification_id: "n1".into(),
-        due_at: at(5_000),
-        wait: Wait::Grace,
-        first_position: 2,
-        latest_position: 6,
-        count: 3,
-        expires_at: at(3_600_000),
-    };
-    let thread = Thread {
-        pending: Some(pending),
-        ..Thread::default()
-    };
-    world
-        .ctx("v1")
-        .threads
-        .insert((app_id(), conversation()), thread);
-    world.store(pending_record("n1", "v1", PushKind::NewMessage));
-    let membership = (tenant(), conversation(), user("v1"));
-    world
-        .inputs
-        .memberships
-        .insert(membership, member("v1", Role::Visitor, 2));
+    world.waiting_for_grace(
+        pending_record("n1", "v1", PushKind::NewMessage),
+        (2, 6, 3),
+        2,
+    );
     world.transcript(vec![
         message(1, "v1", Role::Visitor, "hi"),
         message(4, "agent", Role::Agent, "hello"),

@@ -22,6 +22,7 @@ use crate::event::{Actor, EventBody, MessageCreated, NewEvent, StoredEvent};
 use crate::ids::{AppId, ConversationId, DeviceId, EventId, TenantId, UserId};
 use crate::notify::record::{NotificationRecord, Status};
 use crate::notify::store::{ThreadKey, UserContext};
+use crate::notify::timing::{Pending, Thread, Wait};
 use crate::notify::{Looking, NewIds};
 use crate::participant::{Membership, Participant, Role};
 use crate::push::PushKind;
@@ -205,6 +206,39 @@ impl World {
     pub fn store(&mut self, record: NotificationRecord) {
         let key = (record.tenant_id.clone(), record.id.clone());
         self.inputs.records.insert(key, record);
+    }
+
+    /// `record`'s push waits for the grace delay (due at 5 s) over positions `first..=latest`
+    /// (`count` messages): the user's thread holds it, the record is stored, and the user is a
+    /// visitor of the conversation with `unread` unread.
+    pub fn waiting_for_grace(
+        &mut self,
+        record: NotificationRecord,
+        (first, latest, count): (u64, u64, u32),
+        unread: u64,
+    ) {
+        let u = record.user_id.clone();
+        let pending = Pending {
+            notification_id: record.id.clone(),
+            due_at: at(5_000),
+            wait: Wait::Grace,
+            first_position: first,
+            latest_position: latest,
+            count,
+            expires_at: at(3_600_000),
+        };
+        let thread = Thread {
+            pending: Some(pending),
+            ..Thread::default()
+        };
+        self.ctx(u.as_str())
+            .threads
+            .insert((app(), conversation()), thread);
+        self.store(record);
+        let membership = (tenant(), conversation(), u.clone());
+        self.inputs
+            .memberships
+            .insert(membership, member(u.as_str(), Role::Visitor, unread));
     }
 
     /// The transcript up to `last` as the store would answer it.

@@ -4,7 +4,6 @@
 use crate::app::{AppConfig, ContentMode};
 use crate::event::{Actor, EventBody, Notice, NoticeKind};
 use crate::notify::record::Status;
-use crate::notify::timing::{Pending, Thread, Wait};
 use crate::participant::Role;
 use crate::push::PushKind;
 
@@ -75,29 +74,7 @@ fn a_notice_alone_waits_the_grace_delay_and_goes_though_nothing_is_unread() {
     let waiting = planned.record("v1", PushKind::Notice);
     assert_eq!(waiting.status, Status::Pending);
 
-    let pending = Pending {
-        notification_id: waiting.id.clone(),
-        due_at: at(5_000),
-        wait: Wait::Grace,
-        first_position: 1,
-        latest_position: 1,
-        count: 1,
-        expires_at: at(3_600_000),
-    };
-    let thread = Thread {
-        pending: Some(pending),
-        ..Thread::default()
-    };
-    world
-        .ctx("v1")
-        .threads
-        .insert((app(), conversation()), thread);
-    world.store(waiting.clone());
-    let membership = (tenant(), conversation(), user("v1"));
-    world
-        .inputs
-        .memberships
-        .insert(membership, member("v1", Role::Visitor, 0));
+    world.waiting_for_grace(waiting.clone(), (1, 1, 1), 0);
     let threads = [thread_key("v1")];
     let inputs = world.inputs.clone();
     let fired = super::super::timers(inputs, &threads, &[], at(5_000), &mut Counting::default());

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use crate::app::AppConfig;
 use crate::notify::quiet::{Preferences, QuietHours};
 use crate::notify::record::{Proactive, Status};
-use crate::notify::timing::{Digest, Pending, Thread, Wait};
+use crate::notify::timing::Digest;
 use crate::participant::Role;
 use crate::push::PushKind;
 
@@ -14,29 +14,11 @@ use super::*;
 /// v1 has a push for messages 1 and 2 due at 5 s (the grace delay).
 fn waiting_push() -> World {
     let mut world = World::new().visitor("v1", away(), 2);
-    let pending = Pending {
-        notification_id: "n1".into(),
-        due_at: at(5_000),
-        wait: Wait::Grace,
-        first_position: 1,
-        latest_position: 2,
-        count: 2,
-        expires_at: at(3_600_000),
-    };
-    let thread = Thread {
-        pending: Some(pending),
-        ..Thread::default()
-    };
-    world
-        .ctx("v1")
-        .threads
-        .insert((app(), conversation()), thread);
-    world.store(pending_record("n1", "v1", PushKind::NewMessage));
-    let membership = (tenant(), conversation(), user("v1"));
-    world
-        .inputs
-        .memberships
-        .insert(membership, member("v1", Role::Visitor, 2));
+    world.waiting_for_grace(
+        pending_record("n1", "v1", PushKind::NewMessage),
+        (1, 2, 2),
+        2,
+    );
     world.transcript(vec![
         message(1, "agent", Role::Agent, "hello"),
         message(2, "agent", Role::Agent, "still there?"),
