@@ -24,7 +24,8 @@ use crate::herald::Herald;
 use crate::metrics;
 use crate::scenarios::http_client;
 use crate::sessions::{
-    CONNECT_PATIENCE, CONNECTING, SessionClient, memory, mint_tokens, parse_counts,
+    CONNECT_PATIENCE, CONNECTING, SessionClient, memory, mint_tokens, parse_counts, read_tokens,
+    report_and_hold,
 };
 use crate::stats::Row;
 
@@ -123,16 +124,10 @@ pub async fn client_main(base: &str, source: &str) -> anyhow::Result<()> {
         .timeout(CONNECT_TIMEOUT + Duration::from_secs(30))
         .build()?;
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
-    let mut tokens = Vec::new();
-    while let Some(line) = stdin.next_line().await? {
-        if line.is_empty() {
-            break;
-        }
-        tokens.push(line);
-    }
+    let tokens = read_tokens(&mut stdin).await?;
     let open = Arc::new(AtomicUsize::new(0));
     let permits = Arc::new(tokio::sync::Semaphore::new(CONNECTING));
-    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<bool>();
+    let (done_tx, done_rx) = tokio::sync::mpsc::unbounded_channel::<bool>();
     let mut polls = tokio::task::JoinSet::new();
     for token in &tokens {
         let (http, base, token) = (http.clone(), base.to_string(), token.clone());
@@ -151,17 +146,7 @@ pub async fn client_main(base: &str, source: &str) -> anyhow::Result<()> {
         });
     }
     drop(done_tx);
-    let (mut ok, mut failed) = (0, 0);
-    for _ in 0..tokens.len() {
-        match done_rx.recv().await {
-            Some(true) => ok += 1,
-            Some(false) => failed += 1,
-            None => break,
-        }
-    }
-    println!("connected {ok} {failed}");
-    while stdin.next_line().await?.is_some() {}
-    println!("open {}", open.load(Ordering::Relaxed));
+    report_and_hold(done_rx, tokens.len(), &open, &mut stdin).await?;
     polls.abort_all();
     Ok(())
 }

@@ -282,16 +282,10 @@ pub async fn client_main(ws_url: &str, source: &str) -> anyhow::Result<()> {
     let source: IpAddr = source.parse().context("source address")?;
     let url = url_addr(ws_url)?;
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
-    let mut tokens = Vec::new();
-    while let Some(line) = stdin.next_line().await? {
-        if line.is_empty() {
-            break;
-        }
-        tokens.push(line);
-    }
+    let tokens = read_tokens(&mut stdin).await?;
     let open = Arc::new(AtomicUsize::new(0));
     let permits = Arc::new(tokio::sync::Semaphore::new(CONNECTING));
-    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<bool>();
+    let (done_tx, done_rx) = tokio::sync::mpsc::unbounded_channel::<bool>();
     for token in tokens.iter() {
         let request = live_request(ws_url, token)?;
         let (open, permits, done_tx) = (open.clone(), permits.clone(), done_tx.clone());
@@ -314,16 +308,41 @@ pub async fn client_main(ws_url: &str, source: &str) -> anyhow::Result<()> {
         });
     }
     drop(done_tx);
+    report_and_hold(done_rx, tokens.len(), &open, &mut stdin).await
+}
+
+/// A client process's stdin, line by line.
+pub(crate) type Stdin = tokio::io::Lines<BufReader<tokio::io::Stdin>>;
+
+/// The client tokens a client process is given: stdin's lines up to an empty one.
+pub(crate) async fn read_tokens(stdin: &mut Stdin) -> anyhow::Result<Vec<String>> {
+    let mut tokens = Vec::new();
+    while let Some(line) = stdin.next_line().await? {
+        if line.is_empty() {
+            break;
+        }
+        tokens.push(line);
+    }
+    Ok(tokens)
+}
+
+/// Once each of `clients` has told `done` whether it got through, prints `connected <ok>
+/// <failed>`; holds until the parent closes stdin, then prints `open <n>` (`open` now).
+pub(crate) async fn report_and_hold(
+    mut done: tokio::sync::mpsc::UnboundedReceiver<bool>,
+    clients: usize,
+    open: &AtomicUsize,
+    stdin: &mut Stdin,
+) -> anyhow::Result<()> {
     let (mut ok, mut failed) = (0, 0);
-    for _ in 0..tokens.len() {
-        match done_rx.recv().await {
+    for _ in 0..clients {
+        match done.recv().await {
             Some(true) => ok += 1,
             Some(false) => failed += 1,
             None => break,
         }
     }
     println!("connected {ok} {failed}");
-    // Hold until the parent closes stdin.
     while stdin.next_line().await?.is_some() {}
     println!("open {}", open.load(Ordering::Relaxed));
     Ok(())
