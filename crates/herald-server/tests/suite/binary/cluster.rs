@@ -4,7 +4,6 @@
 //! HERALD_TEST_REDIS_URL (default redis://127.0.0.1:6379); a test fails — never skips — when
 //! they cannot be reached.
 
-use std::collections::HashSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -57,19 +56,24 @@ impl Cluster {
         for i in 0..n {
             cluster.add(i);
             if i == 0 {
-                let file = cluster.dirs[0].path().join("default-tenant.key");
-                cluster.key = std::fs::read_to_string(&file)
-                    .unwrap_or_else(|e| {
-                        panic!(
-                            "the first node creates the default tenant ({e}); its log:\n{}",
-                            cluster.nodes[0].stderr.lock().unwrap()
-                        )
-                    })
-                    .trim()
-                    .to_string();
+                cluster.key = cluster.default_key();
             }
         }
         cluster
+    }
+
+    /// The default tenant's key, which the first node wrote into its folder.
+    fn default_key(&self) -> String {
+        let file = self.dirs[0].path().join("default-tenant.key");
+        std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "the first node creates the default tenant ({e}); its log:\n{}",
+                    self.log(0)
+                )
+            })
+            .trim()
+            .to_string()
     }
 
     fn add(&mut self, i: usize) {
@@ -163,8 +167,7 @@ impl Cluster {
 
     /// Posts an agent message through `node`; its position once acknowledged.
     async fn message(&self, node: usize, id: &str, conversation: &str) -> Option<u64> {
-        let event = json!({"event_id": id, "conversation_id": conversation, "type": "message.created",
-            "occurred_at": "2026-11-23T10:00:00Z", "sender": {"id": "agent", "role": "agent"}, "text": "x"});
+        let event = agent_message(id, conversation);
         let r = self
             .http
             .post(format!("{}/v1/events", self.base(node)))
@@ -180,50 +183,38 @@ impl Cluster {
         body["position"].as_u64()
     }
 
+    /// `GET path` through `node`, as JSON.
+    async fn get(&self, node: usize, path: &str) -> Value {
+        get_json(&self.http, format!("{}{path}", self.base(node)), &self.key).await
+    }
+
     async fn decisions(&self, node: usize, user: &str) -> Vec<Value> {
-        let list: Value = self
-            .http
-            .get(format!(
-                "{}/v1/users/{user}/notifications?limit=500",
-                self.base(node)
-            ))
-            .bearer_auth(&self.key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = self
+            .get(node, &format!("/v1/users/{user}/notifications?limit=500"))
+            .await;
         list["notifications"].as_array().unwrap().clone()
     }
 
-    /// Waits until, read through `node`, every acknowledged message (user, position) is
-    /// decided and nothing is pending; fails on a message decided twice.
-    async fn all_decided_once(&self, node: usize, users: usize, acked: &[(usize, u64)]) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+    /// Waits until `node` sees `user` in presence `state`.
+    async fn wait_presence(&self, node: usize, user: &str, state: &str) {
+        let deadline = Instant::now() + PATIENCE;
         loop {
-            let mut settled = true;
-            let mut decided = HashSet::new();
-            for u in 0..users {
-                for n in self.decisions(node, &format!("v{u}")).await {
-                    settled &= n["status"] != "pending";
-                    let position = n["position"].as_u64().unwrap();
-                    assert!(
-                        decided.insert((u, position)),
-                        "message {position} of v{u} was decided twice: {n}"
-                    );
-                }
-            }
-            let missing = acked.iter().filter(|a| !decided.contains(a)).count();
-            if settled && missing == 0 {
+            let presence = self.get(node, &format!("/v1/users/{user}/presence")).await;
+            if presence["state"] == state {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "{missing} acknowledged messages undecided, settled={settled}"
+                "node {node} never saw {user} {state}: {presence}"
             );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Every acknowledged message decided once, read through `node` (see `decided_once`).
+    async fn all_decided_once(&self, node: usize, users: usize, acked: &[(usize, u64)]) {
+        let within = Duration::from_secs(60);
+        decided_once(&self.http, self.base(node), &self.key, users, acked, within).await;
     }
 
     /// Visitors v0..v{users} each in conversation c{u} with a phone, and the app's grace.
@@ -271,27 +262,7 @@ async fn a_user_looking_on_one_node_sees_events_posted_to_another_once_in_order_
     // The visitor looks through node 2; the agent writes through nodes 0 and 1.
     let mut visitor = LiveClient::connect(cluster.base(2), &cluster.token(2, "v0").await, "").await;
     visitor.resume(json!({})).await;
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let presence: Value = cluster
-            .http
-            .get(format!("{}/v1/users/v0/presence", cluster.base(0)))
-            .bearer_auth(&cluster.key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if presence["state"] == "foreground" {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node 0 never saw v0 looking: {presence}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    cluster.wait_presence(0, "v0", "foreground").await;
     let mut posted = Vec::new();
     for i in 0..20 {
         posted.push(
@@ -346,12 +317,20 @@ async fn kill_9_of_the_deciding_node_mid_load_neither_drops_nor_doubles_a_decisi
         writers.push(tokio::spawn(async move {
             for i in 0..60 {
                 let u = (i + w) % USERS;
-                let event = json!({"event_id": format!("w{w}-{i}"), "conversation_id": format!("c{u}"), "type": "message.created",
-                    "occurred_at": "2026-11-23T10:00:00Z", "sender": {"id": "agent", "role": "agent"}, "text": "x"});
-                let r = http.post(format!("{base}/v1/events")).bearer_auth(&key).json(&event).send().await.unwrap();
+                let event = agent_message(&format!("w{w}-{i}"), &format!("c{u}"));
+                let r = http
+                    .post(format!("{base}/v1/events"))
+                    .bearer_auth(&key)
+                    .json(&event)
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(r.status(), 200, "a surviving node acknowledges");
                 let body: Value = r.json().await.unwrap();
-                acked.lock().unwrap().push((u, body["position"].as_u64().unwrap()));
+                acked
+                    .lock()
+                    .unwrap()
+                    .push((u, body["position"].as_u64().unwrap()));
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }));
@@ -431,38 +410,13 @@ async fn a_node_that_dies_takes_its_users_presence_with_it_and_they_get_pushes_a
     let mut visitor =
         LiveClient::connect(cluster.base(holder), &cluster.token(holder, "v0").await, "").await;
     visitor.resume(json!({})).await;
-    let presence = async |cluster: &Cluster| -> Value {
-        cluster
-            .http
-            .get(format!("{}/v1/users/v0/presence", cluster.base(decider)))
-            .bearer_auth(&cluster.key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    };
-    let deadline = Instant::now() + PATIENCE;
-    while presence(&cluster).await["state"] != "foreground" {
-        assert!(
-            Instant::now() < deadline,
-            "the deciding node never saw v0 looking"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    cluster.wait_presence(decider, "v0", "foreground").await;
     // The node holding v0's session dies without a word; its liveness runs out.
     cluster.nodes[holder].child.kill().unwrap();
     cluster.nodes[holder].child.wait().unwrap();
     drop(visitor);
-    let deadline = Instant::now() + PATIENCE;
-    while presence(&cluster).await["state"] != "away" {
-        assert!(
-            Instant::now() < deadline,
-            "v0 stayed present on a dead node"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Within its liveness (the node TTL): nobody stays present on a dead node.
+    cluster.wait_presence(decider, "v0", "away").await;
     let position = cluster.message(decider, "after", "c0").await.unwrap();
     let deadline = Instant::now() + PATIENCE;
     loop {
@@ -549,10 +503,7 @@ async fn while_postgres_is_unreachable_a_node_is_not_ready_acknowledges_nothing_
     let mut cluster = Cluster::start(0);
     cluster.postgres = proxied;
     cluster.add(0);
-    cluster.key = std::fs::read_to_string(cluster.dirs[0].path().join("default-tenant.key"))
-        .unwrap()
-        .trim()
-        .to_string();
+    cluster.key = cluster.default_key();
     let ready = async |cluster: &Cluster| {
         let r = cluster
             .http
@@ -591,16 +542,7 @@ async fn while_postgres_is_unreachable_a_node_is_not_ready_acknowledges_nothing_
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     acked.push(cluster.message(0, "after", "c1").await.expect("recovered"));
-    let page: Value = cluster
-        .http
-        .get(format!("{}/v1/conversations/c1/events", cluster.base(0)))
-        .bearer_auth(&cluster.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = cluster.get(0, "/v1/conversations/c1/events").await;
     let stored: Vec<u64> = page["events"]
         .as_array()
         .unwrap()

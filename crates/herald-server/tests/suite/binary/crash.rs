@@ -136,8 +136,7 @@ async fn kill_9_mid_load_neither_drops_nor_doubles_notification_decisions() {
         async move {
             for i in 0.. {
                 let u = i % USERS;
-                let event = json!({"event_id": format!("e{i}"), "conversation_id": format!("c{u}"), "type": "message.created",
-                    "occurred_at": "2026-11-23T10:00:00Z", "sender": {"id": "agent", "role": "agent"}, "text": "x"});
+                let event = agent_message(&format!("e{i}"), &format!("c{u}"));
                 match http
                     .post(format!("{base}/v1/events"))
                     .bearer_auth(&key)
@@ -166,40 +165,15 @@ async fn kill_9_mid_load_neither_drops_nor_doubles_notification_decisions() {
     }
 
     let mut restarted = serve(dir.path(), &[]);
-    let base = restarted.base.clone();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let mut settled = true;
-        let mut decided = std::collections::HashSet::new();
-        for u in 0..USERS {
-            let list: Value = http
-                .get(format!("{base}/v1/users/v{u}/notifications?limit=500"))
-                .bearer_auth(&key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            for n in list["notifications"].as_array().unwrap() {
-                settled &= n["status"] != "pending";
-                let position = n["position"].as_u64().unwrap();
-                assert!(
-                    decided.insert((u, position)),
-                    "message {position} of v{u} was decided twice"
-                );
-            }
-        }
-        let missing = acked.iter().filter(|a| !decided.contains(a)).count();
-        if settled && missing == 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "after the restart: {missing} acknowledged messages undecided, settled={settled}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    decided_once(
+        &http,
+        &restarted.base,
+        &key,
+        USERS,
+        &acked,
+        Duration::from_secs(30),
+    )
+    .await;
     sigterm(&restarted.child);
     restarted.child.wait().unwrap();
 }

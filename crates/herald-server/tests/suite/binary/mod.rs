@@ -84,6 +84,63 @@ impl Drop for Running {
     }
 }
 
+/// An agent's message, as the crash and cluster tests post it.
+fn agent_message(id: &str, conversation: &str) -> serde_json::Value {
+    serde_json::json!({"event_id": id, "conversation_id": conversation, "type": "message.created",
+        "occurred_at": "2026-11-23T10:00:00Z", "sender": {"id": "agent", "role": "agent"}, "text": "x"})
+}
+
+/// `GET url` with the server key, as JSON.
+async fn get_json(http: &reqwest::Client, url: String, key: &str) -> serde_json::Value {
+    http.get(url)
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits until, read through `base`, every acknowledged message — (u, position) of user
+/// `v{u}`, for users `v0..v{users}` — is decided and none is pending; fails on a message
+/// decided twice, or when `within` passes first.
+async fn decided_once(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    users: usize,
+    acked: &[(usize, u64)],
+    within: std::time::Duration,
+) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let mut settled = true;
+        let mut decided = std::collections::HashSet::new();
+        for u in 0..users {
+            let url = format!("{base}/v1/users/v{u}/notifications?limit=500");
+            let list = get_json(http, url, key).await;
+            for n in list["notifications"].as_array().unwrap() {
+                settled &= n["status"] != "pending";
+                let position = n["position"].as_u64().unwrap();
+                assert!(
+                    decided.insert((u, position)),
+                    "message {position} of v{u} was decided twice: {n}"
+                );
+            }
+        }
+        let missing = acked.iter().filter(|a| !decided.contains(a)).count();
+        if settled && missing == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{missing} acknowledged messages undecided, settled={settled}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 fn sigterm(child: &Child) {
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
