@@ -384,4 +384,33 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    fn cluster_mode_names_what_it_lacks() {
+        let mut c = Config {
+            store: StoreKind::Postgres,
+            ..Config::default()
+        };
+        let err = c.validate().unwrap_err();
+        assert!(err.contains("postgres.url"), "{err}");
+        c.postgres.url = Some("postgres://postgres@127.0.0.1:5432/test".into());
+        let err = c.validate().unwrap_err();
+        assert!(err.contains("redis.url"), "{err}");
+        c.redis.url = Some("redis://127.0.0.1:6379".into());
+        let err = c.validate().unwrap_err();
+        assert!(
+            err.contains("master_key"),
+            "every node must share it: {err}"
+        );
+        c.master_key = Some("a shared key".into());
+        c.validate().unwrap();
+
+        c.cluster.node_ttl_ms = c.live.reconnect_grace_ms + 1;
+        let err = c.validate().unwrap_err();
+        assert!(err.contains("cluster.node_ttl_ms"), "{err}");
+        c.cluster.node_ttl_ms = 3_000;
+        c.node_id = Some("node one".into());
+        let err = c.validate().unwrap_err();
+        assert!(err.contains("node_id"), "{err}");
+    }
 }

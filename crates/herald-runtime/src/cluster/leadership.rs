@@ -127,3 +127,62 @@ pub fn spawn_renewals(state: Runtime) -> Option<JoinHandle<()>> {
         }
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use async_trait::async_trait;
+
+    use super::*;
+
+    /// A lease another node may be holding (`taken`).
+    #[derive(Default)]
+    struct Lease {
+        taken: AtomicBool,
+    }
+
+    #[async_trait]
+    impl EngineLease for Lease {
+        async fn acquire(&self, holder: &str, _: Duration) -> Result<Option<Fence>, StoreError> {
+            Ok((!self.taken.load(Ordering::SeqCst)).then(|| Fence {
+                holder: holder.into(),
+                epoch: 7,
+            }))
+        }
+
+        async fn release(&self, _: &Fence) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_embedded_store_always_decides_unfenced() {
+        let sole = Leadership::sole();
+        assert!(sole.deciding());
+        assert_eq!(sole.fence().unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_node_decides_once_it_holds_the_lease_and_stops_when_another_takes_it() {
+        let lease = Arc::new(Lease::default());
+        let node = Leadership::leased(lease.clone(), "a".into(), Duration::from_secs(60));
+        assert!(matches!(node.fence(), Err(StoreError::Fenced)), "not yet");
+        assert!(node.renew().await, "it just started deciding");
+        assert_eq!(node.fence().unwrap().map(|f| f.epoch), Some(7));
+        assert!(!node.renew().await, "a renewal is not a new start");
+        lease.taken.store(true, Ordering::SeqCst);
+        node.renew().await;
+        assert!(!node.deciding());
+    }
+
+    #[tokio::test]
+    async fn a_node_whose_last_renewal_is_a_whole_lease_old_stops_deciding_on_its_own() {
+        let lease = Arc::new(Lease::default());
+        let node = Leadership::leased(lease, "a".into(), Duration::from_millis(1));
+        node.renew().await;
+        // Renewals stalled (a pause, an unreachable database): the lease may have run out.
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(matches!(node.fence(), Err(StoreError::Fenced)));
+    }
+}

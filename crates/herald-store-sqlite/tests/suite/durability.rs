@@ -86,3 +86,38 @@ async fn two_stores_on_one_file_see_each_others_commits() {
         .unwrap();
     assert_eq!(c1.last_position, 2);
 }
+
+/// The embedded store holds no engine lease: a fenced commit is a wiring mistake, refused
+/// with nothing written rather than written unchecked.
+#[tokio::test]
+async fn a_fenced_engine_commit_is_refused_and_writes_nothing() {
+    use herald_engine::lease::Fence;
+    use herald_engine::notify::store::{NotifyCommit, NotifyStore};
+    use herald_engine::store::StoreError;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("herald.db")).unwrap());
+    let dyn_store: Arc<dyn Store> = store.clone();
+    append(
+        &dyn_store,
+        &tenant("acme"),
+        vec![message("e1", "c1", "a1", "agent", "hi")],
+    )
+    .await;
+    let outbox = store.outbox(10).await.unwrap();
+    let fenced = NotifyCommit {
+        evaluated: vec![outbox[0].seq],
+        fence: Some(Fence {
+            holder: "node-a".into(),
+            epoch: 1,
+        }),
+        ..NotifyCommit::default()
+    };
+    let refused = store.commit_notify(fenced, at(2)).await;
+    assert!(matches!(refused, Err(StoreError::Fenced)), "{refused:?}");
+    assert_eq!(
+        store.outbox(10).await.unwrap(),
+        outbox,
+        "nothing was written"
+    );
+}
